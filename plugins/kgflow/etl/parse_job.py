@@ -1,0 +1,71 @@
+"""Spark job: parse + chunk the run's new and changed documents into staged Parquet tables.
+
+Reads <run>/changes.parquet; writes <run>/documents, <run>/chunks, <run>/quarantine.
+Each document is parsed in a Python worker; a bad one becomes a quarantine row, never a failed job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from kgflow.config import get_settings
+from kgflow.schemas import spark_ddl
+
+PARSED_DDL = (
+    "doc_id STRING, uri STRING, sha256 STRING, department STRING, acl ARRAY<STRING>, size_bytes BIGINT, "
+    "title STRING, format STRING, n_elements INT, reason STRING, detail STRING, "
+    "chunks ARRAY<STRUCT<chunk_id: STRING, ord: INT, text: STRING, page: INT>>"
+)
+
+
+def parse_partition(limits: dict) -> callable:
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from kgflow.config import offline_env
+        from kgflow.parse.document import parse_document
+
+        offline_env()
+        for batch in batches:
+            out = []
+            for row in batch.itertuples(index=False):
+                p = parse_document(Path(row.path), row.doc_id, **limits)
+                out.append({
+                    "doc_id": row.doc_id, "uri": row.uri, "sha256": row.sha256, "department": row.department,
+                    "acl": list(row.acl), "size_bytes": int(row.size_bytes), "title": p.title,
+                    "format": p.format or row.ext, "n_elements": p.n_elements,
+                    "reason": p.quarantine_reason, "detail": p.quarantine_detail,
+                    "chunks": [{"chunk_id": c.chunk_id, "ord": c.ord, "text": c.text, "page": c.page}
+                               for c in p.chunks],
+                })
+            yield pd.DataFrame(out)
+
+    return run
+
+
+def run(spark, run_dir: Path) -> dict[str, int]:
+    from pyspark.sql import functions as F
+
+    from kgflow.etl.session import output_partitions
+
+    s = get_settings()
+    limits = {"max_bytes": s.max_document_bytes, "max_chars": s.chunk_max_chars,
+              "new_after": s.chunk_new_after_chars, "overlap": s.chunk_overlap_chars}
+    changes = spark.read.parquet(str(run_dir / "changes.parquet")).filter(F.col("change").isin("new", "changed"))
+    n = changes.count()
+    # one document per task slot, spread evenly: parse cost is per document, not per byte
+    parsed = changes.repartition(output_partitions(spark, n, per_core=4)).mapInPandas(
+        parse_partition(limits), schema=PARSED_DDL).cache()
+    ok = parsed.filter(F.col("reason").isNull())
+    docs = ok.select("doc_id", "uri", "title", "sha256", "department", "acl", "format", "size_bytes", "n_elements",
+                     F.size("chunks").cast("int").alias("n_chunks"))
+    chunks = ok.select("doc_id", F.explode("chunks").alias("c")).select(
+        "c.chunk_id", "doc_id", "c.ord", "c.text", "c.page", F.length("c.text").cast("int").alias("n_chars"))
+    quarantine = parsed.filter(F.col("reason").isNotNull()).select("doc_id", "uri", "sha256", "reason", "detail")
+    for name, df in (("documents", docs), ("chunks", chunks), ("quarantine", quarantine)):
+        df.selectExpr(*[c.split()[0] for c in spark_ddl(name).split(", ")]).coalesce(
+            max(1, output_partitions(spark, n, 1))).write.mode("overwrite").parquet(str(run_dir / name))
+    counts = {"documents": docs.count(), "chunks": chunks.count(), "quarantined": quarantine.count()}
+    parsed.unpersist()
+    return counts

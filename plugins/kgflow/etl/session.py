@@ -1,0 +1,44 @@
+"""SparkSession for kgflow jobs: spark-submit decides the master; standalone runs use config's."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from kgflow.config import get_settings, offline_env
+
+
+def spark_session(app_name: str):
+    from pyspark.sql import SparkSession
+
+    offline_env()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.appName(app_name)
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):  # not under spark-submit: pick the master ourselves
+        builder = builder.master(get_settings().spark_master)
+    return (builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "8")
+            .getOrCreate())
+
+
+def output_partitions(spark, n_rows: int, per_core: int = 2) -> int:
+    cores = spark.sparkContext.defaultParallelism
+    return max(1, min(n_rows, cores * per_core))
+
+
+def submit_main(app_name: str, job) -> None:
+    """Body of a spark_jobs/ entry point: parse --run-dir, run the job, print its counts as JSON."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(prog=app_name)
+    ap.add_argument("--run-dir", required=True, type=Path)
+    args = ap.parse_args()
+    spark = spark_session(app_name)
+    try:
+        print(json.dumps({"job": app_name, **job.run(spark, args.run_dir)}))
+    finally:
+        spark.stop()

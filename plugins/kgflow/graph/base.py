@@ -1,0 +1,130 @@
+"""GraphStore: the one interface every graph backend implements; GraphBatch: what is written."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from kgflow.config import Settings
+from kgflow.graph import cypher
+
+# Write order: nodes before the relationships that reference them.
+NODE_LABELS = ("Document", "Chunk", "Entity")
+REL_TYPES = ("HAS_CHUNK", "NEXT", "MENTIONS", "RELATED")
+
+
+@dataclass
+class GraphBatch:
+    """Rows per node label / relationship type, in the graph's own column names (id, src, dst, ...)."""
+
+    frames: dict[str, pd.DataFrame]
+
+    @classmethod
+    def from_staged(cls, documents: pd.DataFrame, chunks: pd.DataFrame, mentions: pd.DataFrame,
+                    entities: pd.DataFrame, relations: pd.DataFrame, ingested_at: str) -> GraphBatch:
+        docs = documents.rename(columns={"doc_id": "id"})[["id", "uri", "title", "sha256", "department", "acl"]]
+        docs = docs.assign(ingested_at=ingested_at, acl=docs["acl"].map(list))
+        ch = chunks.rename(columns={"chunk_id": "id"})[["id", "doc_id", "text", "ord", "page"]]
+        ch = ch.astype({"ord": "int64", "page": "int64"})
+        ents = entities.rename(columns={"entity_id": "id"})[["id", "name", "label", "aliases"]]
+        ents = ents.assign(aliases=ents["aliases"].map(list))
+        has = ch.rename(columns={"doc_id": "src", "id": "dst"})[["src", "dst"]]
+        ordered = ch.sort_values(["doc_id", "ord"])
+        nxt = pd.DataFrame({"src": ordered["id"].values, "dst": ordered["id"].shift(-1).values,
+                            "same": (ordered["doc_id"] == ordered["doc_id"].shift(-1)).values})
+        nxt = nxt[nxt["same"]][["src", "dst"]]
+        men = (mentions.groupby(["chunk_id", "entity_id"], as_index=False)["count"].sum()
+               .rename(columns={"chunk_id": "src", "entity_id": "dst"}).astype({"count": "int64"}))
+        rel = relations.rename(columns={"rel_id": "id"})[["src", "dst", "id", "type", "weight", "evidence_chunk"]]
+        frames = {"Document": docs, "Chunk": ch, "Entity": ents, "HAS_CHUNK": has, "NEXT": nxt,
+                  "MENTIONS": men, "RELATED": rel}
+        return cls({k: v.reset_index(drop=True) for k, v in frames.items()})
+
+    def rows(self) -> int:
+        return sum(len(f) for f in self.frames.values())
+
+
+def key_of(kind: str, frame: pd.DataFrame) -> pd.Series:
+    """The identity of a row as cypher.EXISTING returns it."""
+    if kind in NODE_LABELS or kind == "RELATED":
+        return frame["id"]
+    if kind == "MENTIONS":
+        return frame["src"] + "|" + frame["dst"]
+    return frame["dst"] if kind == "HAS_CHUNK" else frame["src"]
+
+
+def lookup_ids(kind: str, frame: pd.DataFrame) -> list[str]:
+    return (frame["src"] if kind in ("MENTIONS", "NEXT") else
+            frame["dst"] if kind == "HAS_CHUNK" else frame["id"]).drop_duplicates().tolist()
+
+
+def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start:start + size]
+
+
+class GraphStore(ABC):
+    """Idempotent writes keyed by stable ids; retire by document; Cypher reads for retrieval."""
+
+    batch_size: int = 5000
+
+    @abstractmethod
+    def ensure_schema(self) -> None: ...
+
+    @abstractmethod
+    def run(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def write(self, batch: GraphBatch) -> dict[str, int]:
+        """MERGE every row in batches (UNWIND); safe to repeat. Returns rows written per kind."""
+        written = {}
+        for kind in NODE_LABELS + REL_TYPES:
+            frame = batch.frames.get(kind)
+            if frame is None or frame.empty:
+                continue
+            for part in batches(frame, self.batch_size):
+                self.run(cypher.MERGE[kind], {"rows": part.to_dict("records")})
+            written[kind] = len(frame)
+        return written
+
+    def bulk_write(self, batch: GraphBatch) -> dict[str, int]:
+        """The store's fastest idempotent load; batched UNWIND/MERGE unless a backend has better."""
+        return self.write(batch)
+
+    def missing(self, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows of `frame` whose key is not in the graph yet."""
+        existing: set[str] = set()
+        for part in batches(pd.DataFrame({"k": lookup_ids(kind, frame)}), self.batch_size):
+            existing.update(r["k"] for r in self.run(cypher.EXISTING[kind], {"ids": part["k"].tolist()}))
+        return frame[~key_of(kind, frame).isin(existing)]
+
+    def retire_documents(self, doc_ids: list[str]) -> None:
+        if not doc_ids:
+            return
+        for q in cypher.RETIRE:
+            self.run(q, {"ids": list(doc_ids)})
+
+    def counts(self) -> dict[str, int]:
+        return {k: int(self.run(q)[0]["n"]) for k, q in cypher.COUNTS.items()}
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_graph_store(settings: Settings, read_only: bool = False) -> GraphStore:
+    if settings.graph_backend == "neo4j":
+        from kgflow.graph.neo4j_store import Neo4jGraphStore
+
+        return Neo4jGraphStore.from_connection(settings.neo4j_conn_id, batch_size=settings.graph_batch_size)
+    from kgflow.graph.embedded import EmbeddedGraphStore
+
+    return EmbeddedGraphStore(settings.graph_path, read_only=read_only, batch_size=settings.graph_batch_size)

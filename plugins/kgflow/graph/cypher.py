@@ -1,0 +1,58 @@
+"""All Cypher lives here. These statements run unchanged on Neo4j 5 and LadybugDB (shared dialect)."""
+
+from __future__ import annotations
+
+MERGE = {
+    "Document": "UNWIND $rows AS row MERGE (d:Document {id: row.id}) "
+    "SET d.uri = row.uri, d.title = row.title, d.sha256 = row.sha256, d.department = row.department, "
+    "d.acl = row.acl, d.ingested_at = row.ingested_at",
+    "Chunk": "UNWIND $rows AS row MERGE (c:Chunk {id: row.id}) "
+    "SET c.doc_id = row.doc_id, c.text = row.text, c.ord = row.ord, c.page = row.page",
+    "Entity": "UNWIND $rows AS row MERGE (e:Entity {id: row.id}) "
+    "ON CREATE SET e.name = row.name, e.label = row.label, e.aliases = row.aliases",
+    "HAS_CHUNK": "UNWIND $rows AS row MATCH (d:Document {id: row.src}), (c:Chunk {id: row.dst}) "
+    "MERGE (d)-[:HAS_CHUNK]->(c)",
+    "NEXT": "UNWIND $rows AS row MATCH (a:Chunk {id: row.src}), (b:Chunk {id: row.dst}) MERGE (a)-[:NEXT]->(b)",
+    "MENTIONS": "UNWIND $rows AS row MATCH (c:Chunk {id: row.src}), (e:Entity {id: row.dst}) "
+    "MERGE (c)-[m:MENTIONS]->(e) SET m.count = row.count",
+    "RELATED": "UNWIND $rows AS row MATCH (a:Entity {id: row.src}), (b:Entity {id: row.dst}) "
+    "MERGE (a)-[r:RELATED {id: row.id}]->(b) "
+    "SET r.type = row.type, r.weight = row.weight, r.evidence_chunk = row.evidence_chunk",
+}
+
+# Which of the given keys exist already (bulk loading inserts only the rest).
+EXISTING = {
+    "Document": "MATCH (n:Document) WHERE n.id IN $ids RETURN n.id AS k",
+    "Chunk": "MATCH (n:Chunk) WHERE n.id IN $ids RETURN n.id AS k",
+    "Entity": "MATCH (n:Entity) WHERE n.id IN $ids RETURN n.id AS k",
+    "HAS_CHUNK": "MATCH (:Document)-[:HAS_CHUNK]->(c:Chunk) WHERE c.id IN $ids RETURN c.id AS k",
+    "NEXT": "MATCH (a:Chunk)-[:NEXT]->(:Chunk) WHERE a.id IN $ids RETURN a.id AS k",
+    "MENTIONS": "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE c.id IN $ids RETURN c.id + '|' + e.id AS k",
+    "RELATED": "MATCH (:Entity)-[r:RELATED]->(:Entity) WHERE r.id IN $ids RETURN r.id AS k",
+}
+
+RETIRE = [
+    # evidence first (it names chunks), then chunks, documents, and entities no chunk mentions any more
+    "MATCH (c:Chunk) WHERE c.doc_id IN $ids WITH collect(c.id) AS cids "
+    "MATCH (:Entity)-[r:RELATED]->(:Entity) WHERE r.evidence_chunk IN cids DELETE r",
+    "MATCH (c:Chunk) WHERE c.doc_id IN $ids DETACH DELETE c",
+    "MATCH (d:Document) WHERE d.id IN $ids DETACH DELETE d",
+    "MATCH (e:Entity) WHERE NOT EXISTS { MATCH (:Chunk)-[:MENTIONS]->(e) } DETACH DELETE e",
+]
+
+COUNTS = {
+    "documents": "MATCH (n:Document) RETURN count(n) AS n",
+    "chunks": "MATCH (n:Chunk) RETURN count(n) AS n",
+    "entities": "MATCH (n:Entity) RETURN count(n) AS n",
+    "mentions": "MATCH (:Chunk)-[r:MENTIONS]->(:Entity) RETURN count(r) AS n",
+    "relations": "MATCH (:Entity)-[r:RELATED]->(:Entity) RETURN count(r) AS n",
+    "next": "MATCH (:Chunk)-[r:NEXT]->(:Chunk) RETURN count(r) AS n",
+}
+
+ALL_ENTITIES = "MATCH (e:Entity) RETURN e.id AS id, e.name AS name, e.label AS label, e.aliases AS aliases"
+RELATED_EDGES = (
+    "MATCH (a:Entity)-[r:RELATED]->(b:Entity) "
+    "RETURN a.name AS src, b.name AS dst, r.type AS type, r.weight AS weight, r.evidence_chunk AS chunk"
+)
+CHUNK_TEXTS = "MATCH (c:Chunk) RETURN c.id AS id, c.text AS text"
+DOCUMENTS = "MATCH (d:Document) RETURN d.id AS id, d.uri AS uri, d.title AS title, d.department AS department"

@@ -1,0 +1,18 @@
+"""Stable, content-derived keys: the same input always yields the same id, so loads are idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def stable_id(prefix: str, *parts: object) -> str:
+    h = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode("utf-8"), digest_size=12)
+    return f"{prefix}_{h.hexdigest()}"
+
+
+def sha256_file(path, bufsize: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(bufsize):
+            h.update(chunk)
+    return h.hexdigest()

