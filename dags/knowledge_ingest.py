@@ -3,7 +3,6 @@
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
-
 from kgflow.orchestration import tasks
 from kgflow.orchestration.assets import GRAPH, VECTOR_INDEX
 from kgflow.orchestration.operators import SparkStageOperator

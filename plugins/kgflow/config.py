@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     chunk_new_after_chars: int = 900
     chunk_overlap_chars: int = 150
 
+    expectations_dir: Path = SCHEMAS_DIR / "expectations"
+
     # Compute
     spark_master: str = "local[2]"
     spark_conn_id: str = "spark_default"

@@ -13,10 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from kgflow.config import SCHEMAS_DIR, get_settings
+from kgflow.config import get_settings
 from kgflow.nlp.pipeline import kept_labels
-
-SUITES_DIR = SCHEMAS_DIR / "expectations"
 
 
 class ValidationFailed(Exception):
@@ -35,8 +33,9 @@ def _resolve(value: Any, tables: dict[str, pd.DataFrame]) -> Any:
     return value
 
 
-def load_suites(suites_dir: Path = SUITES_DIR) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(suites_dir.glob("*.json"))]
+def load_suites(suites_dir: Path | None = None) -> list[dict]:
+    suites_dir = suites_dir or get_settings().expectations_dir
+    return [json.loads(p.read_text()) for p in sorted(Path(suites_dir).glob("*.json"))]
 
 
 def validate_tables(tables: dict[str, pd.DataFrame], suites: list[dict] | None = None) -> dict:

@@ -1,0 +1,46 @@
+"""Embedded-default Airflow: AIRFLOW_HOME under kgflow's home, SQLite metadata, this repo's DAGs.
+
+Call `airflow_env()` before anything imports airflow: Airflow reads its config at import time.
+Production sets AIRFLOW__* itself (docker-compose.yaml) and these defaults step aside.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kgflow.config import REPO_ROOT, get_settings
+from kgflow.orchestration.runtime import prepare_env
+
+
+def airflow_env() -> dict[str, str]:
+    home = get_settings().home / "airflow"
+    defaults = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",  # standalone would start 32 workers on a 2-core box
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+    }
+    for k, v in defaults.items():
+        os.environ.setdefault(k, v)
+    prepare_env()
+    return {k: os.environ[k] for k in defaults}
+
+
+def ensure_metadata_db() -> Path:
+    """`airflow db migrate` once (seconds on SQLite); later calls are a cheap existence check."""
+    env = airflow_env()
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / ".kgflow-db-migrated"
+    if not marker.exists():
+        subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
+                       stdout=subprocess.DEVNULL, env=os.environ.copy())
+        marker.touch()
+    return home
