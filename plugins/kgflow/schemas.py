@@ -12,8 +12,6 @@ from kgflow.config import SCHEMAS_DIR
 
 _ARROW = {"string": pa.string(), "int": pa.int32(), "long": pa.int64(), "double": pa.float64(),
           "list<string>": pa.list_(pa.string())}
-_SPARK = {"string": "STRING", "int": "INT", "long": "BIGINT", "double": "DOUBLE",
-          "list<string>": "ARRAY<STRING>"}
 
 
 @cache
@@ -27,10 +25,6 @@ def columns(table: str) -> dict[str, str]:
 
 def arrow_schema(table: str) -> pa.Schema:
     return pa.schema([(c, _ARROW[t]) for c, t in columns(table).items()])
-
-
-def spark_ddl(table: str) -> str:
-    return ", ".join(f"{c} {_SPARK[t]}" for c, t in columns(table).items())
 
 
 def empty_frame(table: str):

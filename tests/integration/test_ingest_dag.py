@@ -97,7 +97,8 @@ def test_every_good_file_is_ingested_and_every_bad_file_quarantined_with_its_rea
     assert {(landing / d["path"]).resolve().as_uri() for d in truth["documents"]} <= uris
     assert len(first["docs"]) == len(truth["documents"])
     quarantine = pd.read_parquet(first["run_dir"] / "quarantine")
-    got = {Path(u.removeprefix("file://")).name: r for u, r in zip(quarantine["uri"], quarantine["reason"], strict=True)}
+    names = [Path(u.removeprefix("file://")).name for u in quarantine["uri"]]
+    got = dict(zip(names, quarantine["reason"], strict=True))
     assert got == {Path(b["path"]).name: b["reason"] for b in truth["bad_files"]}
 
 

@@ -43,7 +43,8 @@ def generate_corpus(
     for i in range(n_docs):
         fmt = FORMATS[i % len(FORMATS)]
         dept = DEPARTMENTS[i % len(DEPARTMENTS)]
-        title = f"{dept.capitalize()} memo {i:04d}: {rng.choice(['Quarterly update', 'Status report', 'Planning notes', 'Review'])}"
+        kind_of_memo = rng.choice(["Quarterly update", "Status report", "Planning notes", "Review"])
+        title = f"{dept.capitalize()} memo {i:04d}: {kind_of_memo}"
         paras = rng.sample(FILLER, 3)
         if wiki:
             paras += [wiki[(i * 3 + k) % len(wiki)] for k in range(3)]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from kgflow.schemas import columns
+
 EXTRACTED_DDL = (
     "kind STRING, chunk_id STRING, doc_id STRING, entity_id STRING, name STRING, label STRING, count INT, "
     "rel_id STRING, src STRING, dst STRING, type STRING, weight DOUBLE, evidence_chunk STRING"
@@ -38,9 +40,8 @@ def run(spark, run_dir: Path) -> dict[str, int]:
     out = (chunks.repartition(output_partitions(spark, n_docs, per_core=2), "doc_id")
            .sortWithinPartitions("doc_id", "ord").select("chunk_id", "doc_id", "text")
            .mapInPandas(extract_partition, schema=EXTRACTED_DDL).cache())
-    mentions = out.filter(F.col("kind") == "mention").select("chunk_id", "doc_id", "entity_id", "name", "label", "count")
-    relations = out.filter(F.col("kind") == "relation").select(
-        "rel_id", "src", "dst", "type", "weight", "evidence_chunk", "doc_id")
+    mentions = out.filter(F.col("kind") == "mention").select(*columns("mentions"))
+    relations = out.filter(F.col("kind") == "relation").select(*columns("relations"))
     # one canonical entity per key across all documents: the most frequent surface form and label win
     entities = mentions.groupBy("entity_id").agg(
         F.mode("name").alias("name"), F.mode("label").alias("label"),

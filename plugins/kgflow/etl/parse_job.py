@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from kgflow.config import get_settings
-from kgflow.schemas import spark_ddl
+from kgflow.schemas import columns
 
 PARSED_DDL = (
     "doc_id STRING, uri STRING, sha256 STRING, department STRING, acl ARRAY<STRING>, size_bytes BIGINT, "
@@ -64,7 +64,7 @@ def run(spark, run_dir: Path) -> dict[str, int]:
         "c.chunk_id", "doc_id", "c.ord", "c.text", "c.page", F.length("c.text").cast("int").alias("n_chars"))
     quarantine = parsed.filter(F.col("reason").isNotNull()).select("doc_id", "uri", "sha256", "reason", "detail")
     for name, df in (("documents", docs), ("chunks", chunks), ("quarantine", quarantine)):
-        df.selectExpr(*[c.split()[0] for c in spark_ddl(name).split(", ")]).coalesce(
+        df.select(*columns(name)).coalesce(
             max(1, output_partitions(spark, n, 1))).write.mode("overwrite").parquet(str(run_dir / name))
     counts = {"documents": docs.count(), "chunks": chunks.count(), "quarantined": quarantine.count()}
     parsed.unpersist()

@@ -72,7 +72,8 @@ def load_graph(run: Path, settings: Settings | None = None) -> dict:
         g.retire_documents(retired_documents(run))
         written = g.bulk_write(batch)
         counts = g.counts()
-    result = {"written": written, "graph": counts, "rows": batch.rows(), "seconds": round(time.perf_counter() - start, 3)}
+    seconds = round(time.perf_counter() - start, 3)
+    result = {"written": written, "graph": counts, "rows": batch.rows(), "seconds": seconds}
     write_json(run, "graph_load.json", result)
     return result
 

@@ -11,7 +11,7 @@ from kgflow.nlp.pipeline import kept_labels, load_nlp
 from kgflow.nlp.relations import CO_OCCURS, cooccurrence, svo_triples
 
 
-def _resolve_short_names(spans_by_chunk: list[list], ) -> dict[str, str]:
+def _resolve_short_names(spans_by_chunk: list[list]) -> dict[str, str]:
     """Within one document, a lone surname ('Okafor') maps to the full PERSON name ('David Okafor')."""
     full = {}
     for spans in spans_by_chunk:
@@ -34,7 +34,7 @@ def extract_chunks(rows: Iterable[dict], batch_size: int = 64) -> Iterator[tuple
         spans_by_chunk = [[e for e in docs[i].ents if e.label_ in keep and surface_form(e.text)] for i in idxs]
         short = _resolve_short_names(spans_by_chunk)
 
-        def name_of(span) -> str:
+        def name_of(span, short: dict[str, str] = short) -> str:
             s = surface_form(span.text)
             if span.label_ in ("PERSON", "ORG") and len(span) == 1 and s.casefold() in short:
                 return short[s.casefold()]
