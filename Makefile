@@ -7,7 +7,7 @@ install:
 	bash scripts/install.sh
 
 demo: install
-	$(PY) -m kgflow.cli demo
+	$(PY) -m kgflow.cli.app demo
 
 test: install
 	bash scripts/test.sh
@@ -16,10 +16,10 @@ lint: install
 	.venv/bin/ruff check .
 
 bench: install
-	$(PY) -m kgflow.cli bench
+	$(PY) -m kgflow.cli.app bench
 
 up: install
-	$(PY) -m kgflow.cli up
+	$(PY) -m kgflow.cli.app up
 
 down:
-	$(PY) -m kgflow.cli down
+	$(PY) -m kgflow.cli.app down

@@ -1,0 +1,96 @@
+"""Background services of the embedded default (Airflow standalone, the gateway), each in its own
+process group with a pid file, so `kgflow down` can stop exactly what `up`/`serve` started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from kgflow.config import get_settings
+from kgflow.orchestration.airflow_home import airflow_env, ensure_metadata_db
+
+
+def _run_dir() -> Path:
+    d = get_settings().home / "run"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, Path]:
+    """Start a service in a new session (its own process group); record its pid."""
+    log = get_settings().home / "logs" / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **(env or {})})
+    (_run_dir() / f"{name}.pid").write_text(str(proc.pid))
+    return proc.pid, log
+
+
+def wait_http(url: str, timeout_s: float, proc_pid: int | None = None) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status < 500:
+                    return True
+        except OSError:
+            pass
+        if proc_pid is not None and not _alive(proc_pid):
+            return False
+        time.sleep(1)
+    return False
+
+
+def start(port: int = 8080) -> dict:
+    env = airflow_env()
+    ensure_metadata_db()
+    os.environ["AIRFLOW__API__PORT"] = str(port)
+    pid, log = spawn("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"])
+    if not wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 180, pid):
+        raise RuntimeError(f"Airflow did not become healthy; see {log}")
+    pw_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    password = json.loads(pw_file.read_text()).get("admin") if pw_file.exists() else "(see log)"
+    return {"pid": pid, "log": str(log), "password": password}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def stop(name: str, grace_s: float = 30) -> str:
+    """SIGTERM the process group, wait, then SIGKILL (Airflow's scheduler ignores SIGTERM for a while)."""
+    pid_file = _run_dir() / f"{name}.pid"
+    if not pid_file.exists():
+        return "not running"
+    pid = int(pid_file.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        return "not running"
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.5)
+    try:
+        os.killpg(pid, signal.SIGKILL)  # stragglers in the group, if any
+    except ProcessLookupError:
+        pass
+    pid_file.unlink(missing_ok=True)
+    return "stopped"
+
+
+def stop_all() -> dict[str, str]:
+    return {p.stem: stop(p.stem) for p in sorted(_run_dir().glob("*.pid"))}
