@@ -1,0 +1,71 @@
+"""The embedded graph store (real LadybugDB): idempotent loads, crash recovery, retirement."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from kgflow.graph import GraphBatch
+from kgflow.graph.embedded import EmbeddedGraphStore
+from kgflow.nlp.normalize import entity_id
+
+
+def _batch(doc: str = "d1", people: tuple[str, ...] = ("Sarah Chen", "Quantara Bank")) -> GraphBatch:
+    docs = pd.DataFrame({"doc_id": [doc], "uri": [f"file:///{doc}"], "title": [doc], "sha256": ["s"],
+                         "department": ["hr"], "acl": [["hr"]]})
+    chunks = pd.DataFrame({"chunk_id": [f"{doc}-c0", f"{doc}-c1"], "doc_id": [doc, doc], "text": ["a", "b"],
+                           "ord": [0, 1], "page": [1, 1]})
+    ents = pd.DataFrame({"entity_id": [entity_id(p) for p in people], "name": list(people),
+                         "label": ["PERSON", "ORG"][: len(people)], "aliases": [[p] for p in people]})
+    mentions = pd.DataFrame({"chunk_id": [f"{doc}-c0"] * len(people), "entity_id": ents["entity_id"],
+                             "count": [1] * len(people)})
+    rels = pd.DataFrame({"rel_id": [f"{doc}-r"], "src": [ents["entity_id"][0]], "dst": [ents["entity_id"][1]],
+                         "type": ["work_for"], "weight": [1.0], "evidence_chunk": [f"{doc}-c0"]})
+    return GraphBatch.from_staged(docs, chunks, mentions, ents, rels, ingested_at="2026-11-23T00:00:00Z")
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with EmbeddedGraphStore(tmp_path / "g.lbug") as s:
+        yield s
+
+
+def test_bulk_load_writes_the_data_model(store):
+    store.bulk_write(_batch())
+    assert store.counts() == {"documents": 1, "chunks": 2, "entities": 2, "mentions": 2, "relations": 1, "next": 1}
+
+
+def test_loading_the_same_batch_twice_changes_nothing(store):
+    store.bulk_write(_batch())
+    before = store.counts()
+    written = store.bulk_write(_batch())
+    assert store.counts() == before
+    assert set(written.values()) == {0}
+
+
+def test_a_crash_mid_load_converges_on_rerun(store, tmp_path):
+    full = _batch()
+    # the "crash": only nodes and the first relationship type made it in
+    partial = GraphBatch({k: v for k, v in full.frames.items() if k in ("Document", "Chunk", "Entity", "HAS_CHUNK")})
+    store.bulk_write(partial)
+    store.bulk_write(full)
+    with EmbeddedGraphStore(tmp_path / "clean.lbug") as clean:
+        clean.bulk_write(full)
+        assert store.counts() == clean.counts()
+
+
+def test_merge_path_and_bulk_path_build_the_same_graph(store, tmp_path):
+    store.bulk_write(_batch())
+    with EmbeddedGraphStore(tmp_path / "merge.lbug") as merged:
+        merged.write(_batch())
+        merged.write(_batch())
+        assert merged.counts() == store.counts()
+
+
+def test_retiring_a_document_removes_its_chunks_evidence_and_orphan_entities(store):
+    store.bulk_write(_batch("d1", ("Sarah Chen", "Quantara Bank")))
+    store.bulk_write(_batch("d2", ("Tomas Berg", "Quantara Bank")))
+    store.retire_documents(["d1"])
+    names = {r["name"] for r in store.run("MATCH (e:Entity) RETURN e.name AS name")}
+    assert names == {"Tomas Berg", "Quantara Bank"}
+    assert store.counts()["relations"] == 1 and store.counts()["documents"] == 1

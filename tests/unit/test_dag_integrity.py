@@ -1,0 +1,44 @@
+"""Every DAG imports cleanly and follows the project's conventions (retries, failure callback, params)."""
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(collect_dags=True)
+
+
+def test_dags_import_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+def test_every_dag_has_retries_and_a_failure_callback(dagbag):
+    for dag in dagbag.dags.values():
+        assert dag.default_args.get("retries", 0) >= 1, dag.dag_id
+        assert dag.default_args.get("on_failure_callback"), dag.dag_id
+
+
+def test_knowledge_ingest_runs_nightly_without_catchup(dagbag):
+    dag = dagbag.dags["knowledge_ingest"]
+    assert dag.schedule == "0 2 * * *"
+    assert dag.catchup is False
+
+
+def test_knowledge_ingest_has_typed_params(dagbag):
+    params = dagbag.dags["knowledge_ingest"].params
+    assert {"source", "full_rebuild", "dry_run", "max_documents"} <= set(params.keys())
+    assert params.get_param("full_rebuild").schema["type"] == "boolean"
+
+
+def test_knowledge_ingest_stages_run_in_order(dagbag):
+    dag = dagbag.dags["knowledge_ingest"]
+    order = ["discover", "parse_chunk", "extract", "validate", "load_graph", "build_index", "publish"]
+    for up, down in zip(order, order[1:], strict=False):
+        assert down in dag.get_task(up).downstream_task_ids
+
+
+def test_publish_emits_graph_and_index_assets(dagbag):
+    outlets = {a.name for a in dagbag.dags["knowledge_ingest"].get_task("publish").outlets}
+    assert outlets == {"kgflow_graph", "kgflow_vector_index"}

@@ -1,0 +1,41 @@
+"""Relation extraction with the real spaCy pipeline (en_core_web_sm + EntityRuler)."""
+
+from kgflow.nlp.extract import extract_chunks
+from kgflow.nlp.normalize import entity_id
+
+
+def _extract(*texts: str, doc_id: str = "d1"):
+    rows = [{"chunk_id": f"c{i}", "doc_id": doc_id, "text": t} for i, t in enumerate(texts)]
+    out = list(extract_chunks(rows))
+    return [r for k, r in out if k == "mention"], [r for k, r in out if k == "relation"]
+
+
+def test_subject_verb_object_becomes_a_typed_relation():
+    _, rels = _extract("Maria Lindqvist leads Project Falcon.")
+    assert [(r["src"], r["type"], r["dst"]) for r in rels] == [
+        (entity_id("Maria Lindqvist"), "lead", entity_id("Project Falcon"))]
+
+
+def test_prepositional_object_names_the_relation_with_its_preposition():
+    _, rels = _extract("Helix Logistics is headquartered in Rotterdam.")
+    assert rels[0]["type"] == "headquarter_in"
+
+
+def test_entities_without_a_verb_link_co_occur_with_a_weight():
+    _, rels = _extract("Quantara Bank, Corvane Atlas and Tidewatch were discussed.")
+    assert rels and all(r["type"] == "co_occurs" and 0 < r["weight"] <= 1 for r in rels)
+
+
+def test_domain_patterns_label_products_and_projects():
+    mentions, _ = _extract("Project Meridian builds Harbor OS.")
+    assert {(m["name"], m["label"]) for m in mentions} == {("Project Meridian", "PROJECT"), ("Harbor OS", "PRODUCT")}
+
+
+def test_a_lone_surname_resolves_to_the_full_name_in_the_same_document():
+    mentions, _ = _extract("David Okafor manages Corvane Atlas.", "Later, Okafor presented the roadmap.")
+    assert {m["entity_id"] for m in mentions if m["label"] == "PERSON"} == {entity_id("David Okafor")}
+
+
+def test_masked_pii_placeholders_are_not_entities():
+    mentions, _ = _extract("Questions go to [EMAIL] or [PHONE].")
+    assert mentions == []
