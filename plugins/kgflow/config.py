@@ -46,9 +46,32 @@ class Settings(BaseSettings):
     rebuild_tombstone_ratio: float = 0.2
     torch_threads: int = 0  # 0: all cores
 
-    # Serving
+    # Serving: generation backend
     llm_backend: Literal["llamacpp", "tgi"] = "llamacpp"
-    llm_url: str | None = None
+    llm_url: str | None = None  # llamacpp: None = start and supervise a local server
+    llm_model_path: Path | None = None  # llamacpp: None = the packaged gemma3-270m GGUF
+    llm_fallback_url: str | None = None  # same backend kind, used when the primary is down
+    llm_timeout_s: float = 120.0
+    llm_n_ctx: int = 2048
+
+    # Serving: retrieval
+    retrieval_mode: Literal["graph", "vector"] = "graph"
+    retrieval_top_k: int = 6
+    retrieval_hops: int = 2
+    context_token_budget: int = 900
+
+    # Serving: security and limits
+    auth_required: bool = True
+    jwt_secret: str | None = None  # HS256
+    jwt_public_key: str | None = None  # RS256 (PEM); takes precedence over the secret
+    jwt_max_ttl_s: int = 15 * 60
+    api_keys_file: Path | None = None  # JSON: {"<key sha256>": {"sub": ..., "role": ..., "departments": [...]}}
+    rate_limit_per_s: float = 10.0
+    rate_limit_burst: int = 20
+    max_request_bytes: int = 64 * 1024
+    max_input_chars: int = 4000
+    max_new_tokens_limit: int = 512
+    metrics_public: bool = True
 
     @property
     def landing_dir(self) -> Path:

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from kgflow.sources.changes import change_set, updated_manifest
 from kgflow.schemas import empty_frame
+from kgflow.sources.changes import change_set, updated_manifest
 
 
 def _landing(tmp_path: Path) -> Path:

@@ -1,5 +1,4 @@
 import pytest
-
 from kgflow.nlp.pii import iban_ok, luhn_ok, mask_pii
 
 

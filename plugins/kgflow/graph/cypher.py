@@ -56,3 +56,13 @@ RELATED_EDGES = (
 )
 CHUNK_TEXTS = "MATCH (c:Chunk) RETURN c.id AS id, c.text AS text"
 DOCUMENTS = "MATCH (d:Document) RETURN d.id AS id, d.uri AS uri, d.title AS title, d.department AS department"
+
+# Snapshot reads for query-time retrieval (the gateway holds them in memory between publishes).
+SNAPSHOT = {
+    "entities": ALL_ENTITIES,
+    "related": "MATCH (a:Entity)-[r:RELATED]->(b:Entity) "
+    "RETURN a.id AS src, b.id AS dst, r.type AS type, r.weight AS weight, r.evidence_chunk AS chunk",
+    "mentions": "MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) RETURN c.id AS chunk, e.id AS entity, m.count AS count",
+    "chunks": "MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) RETURN c.id AS id, c.text AS text, c.ord AS ord, "
+    "d.id AS doc_id, d.title AS title, d.uri AS uri, d.acl AS acl",
+}

@@ -1,0 +1,81 @@
+"""The LLM backend interface: chat messages in, text (whole or streamed) out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+
+class BackendUnavailable(Exception):
+    """The model server is down, unreachable or timed out: the gateway answers 503."""
+
+
+class BackendError(Exception):
+    """The model server answered with an error for this request."""
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class GenParams:
+    max_new_tokens: int = 128
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+
+    def sampling(self) -> dict:
+        """Only the parameters that were set: llama.cpp rejects explicit nulls."""
+        out = {"max_tokens": self.max_new_tokens}
+        for k in ("temperature", "top_p", "top_k", "seed"):
+            v = getattr(self, k)
+            if v is not None:
+                out[k] = v
+        if self.repetition_penalty is not None:
+            out["repeat_penalty"] = self.repetition_penalty
+        if self.stop:
+            out["stop"] = self.stop
+        return out
+
+
+@dataclass
+class Generation:
+    text: str
+    generated_tokens: int
+    finish_reason: str  # TGI's names: length | eos_token | stop_sequence
+    prompt_tokens: int = 0
+
+
+@dataclass
+class StreamPiece:
+    text: str
+    finish_reason: str | None = None
+    generated_tokens: int | None = None
+
+
+def tgi_finish_reason(openai_reason: str | None) -> str:
+    return {"length": "length", "stop": "eos_token"}.get(openai_reason or "", "eos_token")
+
+
+class LLMBackend(ABC):
+    name: str = "backend"
+
+    @abstractmethod
+    async def generate(self, messages: list[dict], params: GenParams) -> Generation: ...
+
+    @abstractmethod
+    def stream(self, messages: list[dict], params: GenParams) -> AsyncIterator[StreamPiece]: ...
+
+    @abstractmethod
+    async def health(self) -> bool: ...
+
+    @abstractmethod
+    def model_id(self) -> str: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        pass

@@ -1,0 +1,81 @@
+"""llama.cpp server (llama-cpp-python[server]) through its OpenAI-compatible chat endpoint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+
+from kgflow.llm.base import (
+    BackendError,
+    BackendUnavailable,
+    Generation,
+    GenParams,
+    LLMBackend,
+    StreamPiece,
+    tgi_finish_reason,
+)
+
+
+class LlamaCppBackend(LLMBackend):
+    name = "llamacpp"
+
+    def __init__(self, base_url: str, model: str = "gemma3-270m", timeout_s: float = 120.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._model = model
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=httpx.Timeout(timeout_s, connect=2.0))
+
+    def model_id(self) -> str:
+        return self._model
+
+    def _body(self, messages: list[dict], params: GenParams, stream: bool) -> dict:
+        return {"messages": messages, "stream": stream, **params.sampling()}
+
+    async def generate(self, messages: list[dict], params: GenParams) -> Generation:
+        try:
+            r = await self._client.post("/v1/chat/completions", json=self._body(messages, params, False))
+        except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError) as e:
+            raise BackendUnavailable(f"llama.cpp server at {self.base_url} unavailable: {type(e).__name__}") from e
+        if r.status_code >= 400:
+            raise BackendError(f"llama.cpp server error {r.status_code}: {r.text[:300]}",
+                               503 if r.status_code >= 500 else 502)
+        data = r.json()
+        choice = data["choices"][0]
+        usage = data.get("usage") or {}
+        return Generation(choice["message"].get("content") or "", int(usage.get("completion_tokens", 0)),
+                          tgi_finish_reason(choice.get("finish_reason")), int(usage.get("prompt_tokens", 0)))
+
+    async def stream(self, messages: list[dict], params: GenParams) -> AsyncIterator[StreamPiece]:
+        n = 0
+        try:
+            async with self._client.stream("POST", "/v1/chat/completions",
+                                           json=self._body(messages, params, True)) as r:
+                if r.status_code >= 400:
+                    body = (await r.aread()).decode(errors="replace")
+                    raise BackendError(f"llama.cpp server error {r.status_code}: {body[:300]}")
+                async for line in r.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    choice = json.loads(payload)["choices"][0]
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    reason = choice.get("finish_reason")
+                    if text:
+                        n += 1
+                    if text or reason:
+                        yield StreamPiece(text, tgi_finish_reason(reason) if reason else None, n if reason else None)
+        except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError) as e:
+            raise BackendUnavailable(f"llama.cpp server at {self.base_url} unavailable: {type(e).__name__}") from e
+
+    async def health(self) -> bool:
+        try:
+            r = await self._client.get("/v1/models", timeout=2.0)
+            return r.status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

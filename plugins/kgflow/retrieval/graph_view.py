@@ -1,0 +1,58 @@
+"""An in-memory view of the graph for query time: entities, weighted RELATED adjacency, mentions, chunks.
+
+Loaded through the GraphStore interface (Neo4j or embedded) when a new version is published, so
+queries never hold a lock on the embedded store while the nightly load writes to it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from kgflow.graph import GraphStore, cypher
+from kgflow.nlp.normalize import canonical_key
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    id: str
+    text: str
+    doc_id: str
+    title: str
+    uri: str
+    acl: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    dst: str
+    type: str
+    weight: float
+    chunk: str
+
+
+@dataclass
+class GraphView:
+    names: dict[str, str] = field(default_factory=dict)  # entity id -> name
+    by_key: dict[str, str] = field(default_factory=dict)  # canonical name or alias -> entity id
+    adjacency: dict[str, list[Edge]] = field(default_factory=lambda: defaultdict(list))
+    chunks_of: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))  # entity -> chunk -> n
+    chunks: dict[str, ChunkInfo] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, store: GraphStore) -> GraphView:
+        v = cls()
+        for e in store.run(cypher.SNAPSHOT["entities"]):
+            v.names[e["id"]] = e["name"]
+            for alias in [e["name"], *(e["aliases"] or [])]:
+                v.by_key.setdefault(canonical_key(alias), e["id"])
+        for r in store.run(cypher.SNAPSHOT["related"]):
+            edge = Edge(r["src"], r["dst"], r["type"], float(r["weight"]), r["chunk"])
+            v.adjacency[r["src"]].append(edge)
+            v.adjacency[r["dst"]].append(edge)
+        for m in store.run(cypher.SNAPSHOT["mentions"]):
+            v.chunks_of[m["entity"]][m["chunk"]] = int(m["count"])
+        for c in store.run(cypher.SNAPSHOT["chunks"]):
+            v.chunks[c["id"]] = ChunkInfo(c["id"], c["text"], c["doc_id"], c["title"], c["uri"], tuple(c["acl"] or ()))
+        return v
