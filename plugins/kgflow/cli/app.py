@@ -129,14 +129,89 @@ def down() -> None:
 
 
 @app.command()
-def demo(n: int = 42) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8090,
+    background: Annotated[bool, typer.Option("--background", help="detach; stop with `kgflow down`")] = False,
+) -> None:
+    """Start the TGI-compatible gateway (and, on the embedded default, a supervised llama.cpp server)."""
+    import sys
+
+    from kgflow.gateway.local_secret import ensure_local_secret
+
+    ensure_local_secret()
+    cmd = [sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory", "--host", host,
+           "--port", str(port), "--log-level", "warning"]
+    if background:
+        from kgflow.orchestration.standalone import spawn, wait_http
+
+        pid, log = spawn("gateway", cmd)
+        if not wait_http(f"http://{host}:{port}/health", 180, pid):
+            raise typer.Exit(f"gateway did not become healthy; see {log}")
+        console.print(f"gateway on http://{host}:{port} (pid {pid}, log {log})")
+        return
+    import os
+
+    os.execv(cmd[0], cmd)
+
+
+@app.command()
+def ask(
+    question: str,
+    url: str = "http://127.0.0.1:8090",
+    department: Annotated[list[str] | None, typer.Option(help="department claim(s) of the caller")] = None,
+    max_new_tokens: int = 96,
+) -> None:
+    """Ask the gateway over TGI's /generate and print the answer with its graph facts and citations.
+
+    (text_generation.Client works too, see README; it drops the `kgflow` extension that carries citations.)"""
+    import httpx
+
+    from kgflow.gateway.auth import mint_token
+    from kgflow.gateway.local_secret import ensure_local_secret
+
+    token = mint_token(ensure_local_secret(), "kgflow-cli", "admin" if not department else "api_user", department)
+    r = httpx.post(f"{url}/generate", json={"inputs": question, "parameters": {"max_new_tokens": max_new_tokens}},
+                   headers={"Authorization": f"Bearer {token}"}, timeout=180)
+    if r.status_code != 200:
+        console.print(f"[red]{r.status_code}[/] {r.text}")
+        raise typer.Exit(1)
+    raw = r.json()
+    console.print(f"[bold]Q:[/] {question}")
+    console.print(f"[bold]A:[/] {raw['generated_text'].strip()}")
+    ext = raw.get("kgflow", {})
+    if ext.get("facts"):
+        console.print("[bold]graph facts:[/]")
+        for f in ext["facts"][:6]:
+            console.print(f"  {f['subject']} —{f['relation']}→ {f['object']}")
+    console.print("[bold]citations:[/]")
+    for c in ext.get("citations", []):
+        console.print(f"  [{c['n']}] {c['title']}  ({c['uri']})  via {'+'.join(c['sources'])}")
+
+
+@app.command()
+def demo(
+    n: int = 42,
+    question: str = "Who leads the project that uses Corvane Beacon?",
+    keep_serving: Annotated[bool, typer.Option("--keep-serving")] = False,
+) -> None:
     """The main job: sample corpus -> knowledge_ingest DAG -> graph + index -> gateway -> cited answer."""
+    from kgflow.orchestration.standalone import stop
+
     offline_env()
     s = get_settings()
-    if not any(s.landing_dir.rglob("*.*")) if s.landing_dir.exists() else True:
+    if not (s.landing_dir.exists() and any(s.landing_dir.rglob("*.*"))):
         corpus(n=n, out=None, wiki=None, seed=7)
     ingest(source="", full_rebuild=False, dry_run=False, max_documents=None)
     recall()
+    port = 8090
+    stop("gateway")
+    serve(host="127.0.0.1", port=port, background=True)
+    try:
+        ask(question, url=f"http://127.0.0.1:{port}", department=None, max_new_tokens=64)
+    finally:
+        if not keep_serving:
+            stop("gateway")
 
 
 def main() -> None:

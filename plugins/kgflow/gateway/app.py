@@ -1,0 +1,388 @@
+"""The query gateway: TGI's API upward (/generate, /generate_stream, POST /, /v1/chat/completions,
+/info, /health, /metrics), graph-augmented retrieval and a swappable generation backend downward."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from kgflow import __version__
+from kgflow.config import Settings, get_settings, offline_env
+from kgflow.gateway.audit import AuditLog
+from kgflow.gateway.auth import Authenticator, Principal, require_role
+from kgflow.gateway.backends import BackendRouter, make_backend
+from kgflow.gateway.errors import ApiError, error_body, install_error_handlers
+from kgflow.gateway.metrics import GatewayMetrics
+from kgflow.gateway.ratelimit import RateLimiter
+from kgflow.gateway.requests import ChatRequest, TgiRequest, parse_body
+from kgflow.gateway.stream_mask import StreamMasker
+from kgflow.llm import prompts
+from kgflow.llm.base import BackendError, BackendUnavailable, Generation, GenParams, LLMBackend, StreamPiece
+from kgflow.nlp.pii import mask_pii
+from kgflow.retrieval.engine import NoKnowledgeBase, RetrievalEngine, RetrievalResult
+
+log = logging.getLogger("kgflow.gateway")
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    engine: RetrievalEngine
+    router: BackendRouter
+    auth: Authenticator
+    limiter: RateLimiter
+    audit: AuditLog
+    metrics: GatewayMetrics
+    server: object | None = None  # the supervised llama.cpp server, when the gateway started one
+
+
+def create_app(settings: Settings | None = None, backend: LLMBackend | None = None,
+               engine: RetrievalEngine | None = None) -> FastAPI:
+    offline_env()
+    s = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        gw: Gateway = app.state.gw
+        if backend is None:
+            gw.router = BackendRouter(_primary_backend(gw, s), _fallback_backend(s))
+        yield
+        await gw.router.aclose()
+        if gw.server is not None:
+            gw.server.stop()
+        gw.audit.close()
+
+    app = FastAPI(title="kgflow gateway", version=__version__, lifespan=lifespan)
+    app.state.gw = Gateway(s, engine or RetrievalEngine(s), BackendRouter(backend) if backend else None,
+                           Authenticator(s), RateLimiter(s.rate_limit_per_s, s.rate_limit_burst),
+                           AuditLog(s.home / "audit" / "gateway_audit.db"), GatewayMetrics())
+    install_error_handlers(app)
+    _routes(app)
+    return app
+
+
+def _primary_backend(gw: Gateway, s: Settings) -> LLMBackend:
+    url = s.llm_url
+    if s.llm_backend == "llamacpp" and not url:
+        from kgflow.llm.llamacpp_server import LlamaServer
+
+        gw.server = LlamaServer(n_ctx=s.llm_n_ctx).start()
+        url = gw.server.url
+    return make_backend(s.llm_backend, url, s)
+
+
+def _fallback_backend(s: Settings) -> LLMBackend | None:
+    return make_backend(s.llm_backend, s.llm_fallback_url, s, model="fallback") if s.llm_fallback_url else None
+
+
+def _gw(request: Request) -> Gateway:
+    return request.app.state.gw
+
+
+def _guard(request: Request, *roles: str) -> Principal:
+    gw = _gw(request)
+    p = gw.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    require_role(p, *(roles or ("admin", "api_user")))
+    wait = gw.limiter.acquire(p.key)
+    if wait > 0:
+        raise ApiError(429, f"rate limit of {gw.settings.rate_limit_per_s:g} requests/s exceeded",
+                       headers={"Retry-After": str(max(1, round(wait)))})
+    return p
+
+
+async def _retrieve(gw: Gateway, question: str, p: Principal) -> RetrievalResult:
+    try:
+        r = await run_in_threadpool(gw.engine.retrieve, question, p.departments)
+    except NoKnowledgeBase as e:
+        raise ApiError(503, str(e), "not_ready") from e
+    gw.metrics.retrieval.labels(r.mode).observe(r.timings_ms["total"] / 1e3)
+    return r
+
+
+def _params(gw: Gateway, max_new_tokens: int | None, **kw) -> GenParams:
+    limit = gw.settings.max_new_tokens_limit
+    n = max_new_tokens or min(128, limit)
+    if n > limit:
+        raise ApiError(422, f"Input validation error: `max_new_tokens` must be <= {limit}. Given: {n}", "validation")
+    stop = [*(kw.pop("stop", None) or []), *prompts.STOP][:4]
+    return GenParams(max_new_tokens=n, stop=stop, **{k: v for k, v in kw.items() if v is not None})
+
+
+def _check_input(gw: Gateway, text: str) -> None:
+    if len(text) > gw.settings.max_input_chars:
+        raise ApiError(413, f"input of {len(text)} characters exceeds the limit of {gw.settings.max_input_chars}")
+
+
+async def _generate(gw: Gateway, messages: list[dict], params: GenParams) -> Generation:
+    backend = gw.router.current
+    try:
+        return await backend.generate(messages, params)
+    except BackendUnavailable as e:
+        gw.metrics.backend_up.set(0)
+        if gw.router.fallback is not None:
+            try:
+                return await gw.router.fallback.generate(messages, params)
+            except BackendUnavailable:
+                pass
+        raise ApiError(503, f"generation backend unavailable: {e}", "overloaded") from e
+    except BackendError as e:
+        raise ApiError(e.status, str(e), "generation") from e
+
+
+async def _open_stream(gw: Gateway, messages: list[dict], params: GenParams) -> AsyncIterator[StreamPiece]:
+    """Start streaming and fetch the first piece now, so a dead backend is a 503, not a broken 200."""
+    for backend in (gw.router.current, gw.router.fallback):
+        if backend is None:
+            continue
+        agen = backend.stream(messages, params).__aiter__()
+        try:
+            first = await agen.__anext__()
+        except StopAsyncIteration:
+            first = StreamPiece("", "eos_token", 0)
+        except BackendUnavailable as e:
+            gw.metrics.backend_up.set(0)
+            last = e
+            continue
+        except BackendError as e:
+            raise ApiError(e.status, str(e), "generation") from e
+
+        async def chained(first=first, agen=agen):
+            yield first
+            async for piece in agen:
+                yield piece
+
+        return chained()
+    raise ApiError(503, f"generation backend unavailable: {last}", "overloaded")
+
+
+def _extension(r: RetrievalResult) -> dict:
+    return {"citations": prompts.citations(r), "facts": prompts.facts(r), "linked_entities": r.linked_entities,
+            "retrieval": {"mode": r.mode, "index_version": r.version, "ms": round(r.timings_ms["total"], 2)}}
+
+
+def _sse(payload: dict) -> str:
+    return f"data:{json.dumps(payload)}\n\n"
+
+
+def _routes(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        gw = _gw(request)
+        path = request.url.path
+        gw.metrics.requests.labels(path, str(response.status_code)).inc()
+        gw.metrics.latency.labels(path).observe(time.perf_counter() - start)
+        if path not in ("/metrics", "/health") and response.status_code >= 400:
+            gw.audit.record(request.state.__dict__.get("user", "unauthenticated"), None, path, None, 0,
+                            (time.perf_counter() - start) * 1e3, response.status_code)
+        return response
+
+    async def tgi_generate(request: Request, force_stream: bool | None, as_list: bool) -> Response:
+        gw = _gw(request)
+        start = time.perf_counter()
+        p = _guard(request)
+        request.state.user = p.sub
+        body: TgiRequest = await parse_body(request, TgiRequest, gw.settings.max_request_bytes)
+        _check_input(gw, body.inputs)
+        tp = body.parameters
+        params = _params(gw, tp.max_new_tokens, temperature=tp.temperature, top_p=tp.top_p, top_k=tp.top_k,
+                         repetition_penalty=tp.repetition_penalty, seed=tp.seed, stop=tp.stop or None)
+        r = await _retrieve(gw, body.inputs, p)
+        messages = prompts.grounded_messages(body.inputs, r)
+        if force_stream if force_stream is not None else body.stream:
+            pieces = await _open_stream(gw, messages, params)
+            return StreamingResponse(_tgi_events(gw, pieces, r, p, body.inputs, start),
+                                     media_type="text/event-stream")
+        gen = await _generate(gw, messages, params)
+        text = mask_pii(gen.text)[0]
+        gw.metrics.tokens.inc(gen.generated_tokens)
+        gw.metrics.backend_up.set(1)
+        out = {"generated_text": text, "kgflow": _extension(r)}
+        if tp.details:
+            out["details"] = {"finish_reason": gen.finish_reason, "generated_tokens": gen.generated_tokens,
+                              "seed": tp.seed, "prefill": [], "tokens": [], "top_tokens": None,
+                              "best_of_sequences": None}
+        gw.audit.record(p.sub, p.role, request.url.path, body.inputs, len(text), (time.perf_counter() - start) * 1e3,
+                        200)
+        return JSONResponse([out] if as_list else out)
+
+    @app.post("/generate")
+    async def generate(request: Request) -> Response:
+        return await tgi_generate(request, False, as_list=False)
+
+    @app.post("/generate_stream")
+    async def generate_stream(request: Request) -> Response:
+        return await tgi_generate(request, True, as_list=False)
+
+    @app.post("/")
+    async def compat_generate(request: Request) -> Response:
+        """What text_generation.Client calls: the base URL, `stream` in the body, a list when not streaming."""
+        return await tgi_generate(request, None, as_list=True)
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        gw = _gw(request)
+        start = time.perf_counter()
+        p = _guard(request)
+        request.state.user = p.sub
+        body: ChatRequest = await parse_body(request, ChatRequest, gw.settings.max_request_bytes)
+        users = [m for m in body.messages if m.role == "user" and m.content]
+        if not users:
+            raise ApiError(422, "Input validation error: messages: at least one user message with content")
+        question = users[-1].content
+        _check_input(gw, "".join(m.content or "" for m in body.messages))
+        stop = [body.stop] if isinstance(body.stop, str) else body.stop
+        params = _params(gw, body.max_tokens, temperature=body.temperature or None, top_p=body.top_p,
+                         seed=body.seed, repetition_penalty=body.repetition_penalty, stop=stop)
+        r = await _retrieve(gw, question, p)
+        # earlier turns stay as they were; only the last question gets the retrieved context
+        last = max(i for i, m in enumerate(body.messages) if m.role == "user" and m.content)
+        history = [{"role": m.role, "content": m.content or ""} for m in body.messages[:last] if m.role != "system"]
+        messages = prompts.grounded_messages(question, r, history)
+        cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), gw.router.current.model_id()
+        fingerprint = f"kgflow-{__version__}-{r.version}"
+        if body.stream:
+            pieces = await _open_stream(gw, messages, params)
+            return StreamingResponse(_chat_events(gw, pieces, r, p, question, start, cid, created, model, fingerprint),
+                                     media_type="text/event-stream")
+        gen = await _generate(gw, messages, params)
+        text = mask_pii(gen.text)[0]
+        gw.metrics.tokens.inc(gen.generated_tokens)
+        gw.audit.record(p.sub, p.role, "/v1/chat/completions", question, len(text),
+                        (time.perf_counter() - start) * 1e3, 200)
+        return JSONResponse({
+            "id": cid, "object": "chat.completion", "created": created, "model": model,
+            "system_fingerprint": fingerprint,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                         "finish_reason": "length" if gen.finish_reason == "length" else "stop"}],
+            "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.generated_tokens,
+                      "total_tokens": gen.prompt_tokens + gen.generated_tokens},
+            "kgflow": _extension(r)})
+
+    @app.get("/info")
+    async def info(request: Request) -> dict:
+        gw = _gw(request)
+        s = gw.settings
+        try:
+            version = await run_in_threadpool(lambda: gw.engine.snapshot().version)
+        except NoKnowledgeBase:
+            version = None
+        return {"model_id": gw.router.current.model_id(), "model_sha": None, "model_dtype": "q4_k_m"
+                if gw.router.current.name == "llamacpp" else None, "model_device_type": "cpu"
+                if gw.router.current.name == "llamacpp" else "cuda", "model_pipeline_tag": "text-generation",
+                "max_concurrent_requests": 128, "max_best_of": 1, "max_stop_sequences": 4,
+                "max_input_tokens": s.max_input_chars // 4, "max_total_tokens": s.llm_n_ctx,
+                "validation_workers": 1, "max_client_batch_size": 1, "router": "kgflow-gateway",
+                "version": __version__, "sha": None, "docker_label": None,
+                "kgflow": {"backend": gw.router.current.name, "upstream": gw.router.label, "index_version": version,
+                           "retrieval_mode": s.retrieval_mode}}
+
+    @app.get("/health")
+    async def health(request: Request) -> Response:
+        gw = _gw(request)
+        ok = await gw.router.current.health()
+        gw.metrics.backend_up.set(1 if ok else 0)
+        if not ok:
+            return JSONResponse(error_body("generation backend is not answering", "overloaded"), status_code=503)
+        return Response(status_code=200)
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        gw = _gw(request)
+        if not gw.settings.metrics_public:
+            _guard(request, "admin")
+        try:
+            gw.metrics.index_vectors.set(gw.engine.snapshot().index.manifest["count"])
+        except NoKnowledgeBase:
+            pass
+        return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/admin/upstream")
+    async def switch_upstream(request: Request) -> dict:
+        """Blue/green: point generation at another backend URL; in-flight requests finish on the old one."""
+        gw = _gw(request)
+        _guard(request, "admin")
+        body = await request.json()
+        kind, url = body.get("backend", gw.settings.llm_backend), body.get("url")
+        if not url:
+            raise ApiError(422, "Input validation error: url is required")
+        backend = make_backend(kind, url, gw.settings, model=body.get("model"))
+        if not await backend.health():
+            await backend.aclose()
+            raise ApiError(503, f"new upstream {url} is not healthy; not switching", "overloaded")
+        await gw.router.switch(backend, body.get("label", url))
+        return {"upstream": gw.router.label, "url": url}
+
+    @app.post("/admin/reload")
+    async def reload(request: Request) -> dict:
+        gw = _gw(request)
+        _guard(request, "admin")
+        gw.engine._checked = 0.0
+        snap = await run_in_threadpool(gw.engine.snapshot)
+        return {"index_version": snap.version}
+
+
+async def _tgi_events(gw: Gateway, pieces, r: RetrievalResult, p: Principal, question: str,
+                      start: float) -> AsyncIterator[str]:
+    masker, n, finish = StreamMasker(), 0, "eos_token"
+    try:
+        async for piece in pieces:
+            out = masker.feed(piece.text)
+            if piece.finish_reason:
+                finish = piece.finish_reason
+            if out:
+                n += 1
+                yield _sse({"index": n, "token": {"id": -1, "text": out, "logprob": None, "special": False},
+                            "top_tokens": None, "generated_text": None, "details": None})
+        tail = masker.finish()
+        n += 1
+        gw.metrics.tokens.inc(n)
+        yield _sse({"index": n, "token": {"id": -1, "text": tail, "logprob": None, "special": False},
+                    "top_tokens": None, "generated_text": masker.text,
+                    "details": {"finish_reason": finish, "generated_tokens": n, "seed": None},
+                    "kgflow": _extension(r)})
+        status = 200
+    except (BackendUnavailable, BackendError) as e:
+        status = 503
+        yield _sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
+    gw.audit.record(p.sub, p.role, "/generate_stream", question, len(masker.text), (time.perf_counter() - start) * 1e3,
+                    status)
+
+
+async def _chat_events(gw: Gateway, pieces, r: RetrievalResult, p: Principal, question: str, start: float,
+                       cid: str, created: int, model: str, fingerprint: str) -> AsyncIterator[str]:
+    masker, finish = StreamMasker(), None
+
+    def chunk(content: str | None, reason: str | None, ext: dict | None = None) -> str:
+        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "system_fingerprint": fingerprint,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": content, "tool_calls": None},
+                             "logprobs": None, "finish_reason": reason}]}
+        if ext:
+            body["kgflow"] = ext
+        return _sse(body)
+
+    status = 200
+    try:
+        async for piece in pieces:
+            out = masker.feed(piece.text)
+            finish = piece.finish_reason or finish
+            if out:
+                yield chunk(out, None)
+        yield chunk(masker.finish(), "length" if finish == "length" else "stop", _extension(r))
+    except (BackendUnavailable, BackendError) as e:
+        status = 503
+        yield _sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
+    gw.audit.record(p.sub, p.role, "/v1/chat/completions", question, len(masker.text),
+                    (time.perf_counter() - start) * 1e3, status)

@@ -1,0 +1,77 @@
+"""Request bodies, parsed by hand so that each failure gets its own status:
+too large -> 413, not UTF-8 or not JSON -> 400, wrong shape -> 422."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kgflow.gateway.errors import ApiError
+
+
+class TgiParameters(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, gt=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=1)
+    repetition_penalty: float | None = Field(default=None, gt=0)
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list, max_length=4)
+    details: bool = False
+    do_sample: bool = False
+
+
+class TgiRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    inputs: str = Field(min_length=1)
+    parameters: TgiParameters = Field(default_factory=TgiParameters)
+    stream: bool = False
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: str = Field(pattern="^(system|user|assistant)$")
+    content: str | None = None
+
+
+class ChatRequest(BaseModel):
+    """OpenAI/TGI chat body. The text-generation client sends every unset field as null: accept that."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    seed: int | None = None
+    stop: list[str] | str | None = None
+    stream: bool = False
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    repetition_penalty: float | None = None
+
+
+async def parse_body(request: Request, model: type[BaseModel], max_bytes: int):
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, f"request body of {declared} bytes exceeds the limit of {max_bytes}")
+    raw = await request.body()
+    if len(raw) > max_bytes:
+        raise ApiError(413, f"request body of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ApiError(400, f"request body is not valid UTF-8 (byte {e.start})") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ApiError(400, f"request body is not valid JSON: {e.msg} at {e.pos}") from e
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "body"
+        raise ApiError(422, f"Input validation error: {where}: {first['msg']}", "validation") from e
