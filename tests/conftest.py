@@ -28,3 +28,29 @@ def kg_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh kgflow home (landing zone, graph, index, runs) for one test."""
     monkeypatch.setenv("KGFLOW_HOME", str(tmp_path / "kg"))
     return tmp_path / "kg"
+
+
+@pytest.fixture(scope="session")
+def knowledge_base(session_home: Path) -> Path:
+    """The sample corpus ingested once by the real knowledge_ingest DAG; read-only for its users."""
+    from kgflow.corpus.generator import generate_corpus
+    from kgflow.orchestration.run_dag import test_dag
+
+    home = session_home / "kb"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("KGFLOW_HOME", str(home))
+    generate_corpus(home / "landing", n_docs=42)
+    run = test_dag("knowledge_ingest")
+    assert str(run.state) == "success"
+    mp.undo()
+    return home
+
+
+@pytest.fixture(scope="session")
+def llama_server(session_home: Path):
+    """A real llama.cpp server (llama-cpp-python) on the packaged gemma3-270m GGUF."""
+    from kgflow.llm.llamacpp_server import LlamaServer
+
+    server = LlamaServer(n_ctx=2048, threads=2, log_path=session_home / "llama.log").start(supervise=False)
+    yield server
+    server.stop()
