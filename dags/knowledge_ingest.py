@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
+
 from kgflow.orchestration import tasks
 from kgflow.orchestration.assets import GRAPH, VECTOR_INDEX
 from kgflow.orchestration.operators import SparkStageOperator

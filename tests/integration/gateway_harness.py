@@ -7,6 +7,7 @@ import time
 from contextlib import contextmanager
 
 import uvicorn
+
 from kgflow.config import Settings
 from kgflow.gateway.app import create_app
 from kgflow.llm.llamacpp_server import free_port

@@ -10,10 +10,10 @@ import time
 
 import httpx
 import pytest
-from kgflow.gateway.auth import mint_token
-from kgflow.retrieval.engine import RetrievalEngine
 from text_generation import Client
 
+from kgflow.gateway.auth import mint_token
+from kgflow.retrieval.engine import RetrievalEngine
 from tests.integration.gateway_harness import SECRET, running_gateway, settings_for
 
 pytestmark = pytest.mark.slow
@@ -230,6 +230,7 @@ def test_backend_down_gives_503_and_the_gateway_recovers(knowledge_base, engine,
 def test_new_index_version_is_served_without_restart(gateway, knowledge_base):
     import numpy as np
     import pandas as pd
+
     from kgflow.vectors.index_store import VectorIndexStore
 
     store = VectorIndexStore(knowledge_base / "index")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from kgflow.graph import GraphBatch
 from kgflow.graph.embedded import EmbeddedGraphStore
 from kgflow.nlp.normalize import entity_id

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from kgflow.config import get_settings
 from kgflow.corpus.generator import generate_corpus
 from kgflow.corpus.writers import write_md

@@ -1,4 +1,5 @@
 import pytest
+
 from kgflow.nlp.pii import iban_ok, luhn_ok, mask_pii
 
 

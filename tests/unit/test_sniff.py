@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from kgflow.corpus.generator import generate_corpus
 from kgflow.parse.errors import QuarantineError
 from kgflow.parse.sniff import sniff
