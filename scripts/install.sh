@@ -42,6 +42,19 @@ if ! "$PY" -c "import en_core_web_sm" 2>/dev/null; then
   rm -rf "$TMP"
 fi
 
+# llama.cpp's LoRA -> GGUF converter (model refresh) ships only in llama-cpp-python's sdist: take the
+# script and its matching gguf-py from the sdist of the pinned version.
+TOOLS="$VENV/share/llama.cpp-tools"
+LCP_VERSION=$("$PY" -c "import llama_cpp; print(llama_cpp.__version__)")
+if [ ! -f "$TOOLS/$LCP_VERSION/convert_lora_to_gguf.py" ]; then
+  TMP=$(mktemp -d)
+  pipq download -q --no-binary :all: --no-deps "llama-cpp-python==$LCP_VERSION" -d "$TMP"
+  mkdir -p "$TOOLS/$LCP_VERSION"
+  tar xzf "$TMP"/llama_cpp_python-*.tar.gz -C "$TMP" --wildcards '*/vendor/llama.cpp/convert_*.py' '*/vendor/llama.cpp/gguf-py/*'
+  cp -r "$TMP"/llama_cpp_python-*/vendor/llama.cpp/convert_*.py "$TMP"/llama_cpp_python-*/vendor/llama.cpp/gguf-py "$TOOLS/$LCP_VERSION/"
+  rm -rf "$TMP"
+fi
+
 "$PY" - <<'PY'
 import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

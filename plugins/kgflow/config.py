@@ -73,6 +73,27 @@ class Settings(BaseSettings):
     max_new_tokens_limit: int = 512
     metrics_public: bool = True
 
+    # Model refresh (LoRA) and deployment
+    base_model: str = "gemma3-270m"  # name in the registry; weights from llm_model_path or the package
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    train_steps: int = 20
+    train_batch_size: int = 4
+    train_seq_len: int = 256
+    learning_rate: float = 2e-4
+    checkpoint_every: int = 5
+    gate_loss_margin: float = 0.0  # candidate loss may exceed live loss by at most this
+    gate_accuracy_margin: float = 0.0  # candidate accuracy may trail live accuracy by at most this
+    refresh_min_new_chunks: int = 1
+    deployer: Literal["local", "docker"] = "local"
+    gateway_url: str = "http://127.0.0.1:8090"
+    smoke_max_latency_s: float = 30.0
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
     @property
     def landing_dir(self) -> Path:
         return self.landing or self.home / "landing"

@@ -39,3 +39,9 @@ def test_a_lone_surname_resolves_to_the_full_name_in_the_same_document():
 def test_masked_pii_placeholders_are_not_entities():
     mentions, _ = _extract("Questions go to [EMAIL] or [PHONE].")
     assert mentions == []
+
+
+def test_surface_variants_in_one_chunk_make_one_mention_row():
+    mentions, _ = _extract("Helix Logistics grew. The Helix Logistics Inc. board met. HELIX LOGISTICS hired.")
+    helix = [m for m in mentions if m["entity_id"] == entity_id("Helix Logistics")]
+    assert len(helix) == 1 and helix[0]["count"] >= 2

@@ -42,13 +42,18 @@ def extract_chunks(rows: Iterable[dict], batch_size: int = 64) -> Iterator[tuple
 
         for i, spans in zip(idxs, spans_by_chunk, strict=True):
             chunk_id = rows[i]["chunk_id"]
-            counts: Counter[tuple[str, str]] = Counter()
+            counts: Counter[str] = Counter()
+            surfaces: dict[str, Counter[str]] = defaultdict(Counter)
             labels: dict[str, str] = {}
             for sp in spans:
                 name = name_of(sp)
-                counts[(canonical_key(name), name)] += 1
-                labels.setdefault(canonical_key(name), sp.label_)
-            for (key, name), n in counts.items():
+                key = canonical_key(name)
+                counts[key] += 1
+                surfaces[key][name] += 1
+                labels.setdefault(key, sp.label_)
+            # one mention row per (chunk, entity), whatever surface forms the chunk used
+            for key, n in counts.items():
+                name = surfaces[key].most_common(1)[0][0]
                 yield "mention", {"chunk_id": chunk_id, "doc_id": doc_id, "entity_id": entity_id(name),
                                   "name": name, "label": labels[key], "count": n}
             rel_weights: dict[tuple[str, str, str], float] = defaultdict(float)

@@ -1,0 +1,57 @@
+"""Deployer: start a model version beside the live one (blue/green), check it, stop the old one."""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+SLOTS = ("blue", "green")
+
+
+@dataclass
+class Endpoint:
+    slot: str
+    url: str
+    version: str
+    handle: str  # pid (local) or container id (docker)
+
+
+class DeployError(Exception):
+    pass
+
+
+class Deployer(ABC):
+    """One serving slot per colour; `state.json` remembers which endpoint is live."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+
+    @abstractmethod
+    def start(self, version: str, artefacts: Path | None, slot: str) -> Endpoint: ...
+
+    @abstractmethod
+    def stop(self, ep: Endpoint) -> None: ...
+
+    @abstractmethod
+    def wait_healthy(self, ep: Endpoint, timeout_s: float) -> bool: ...
+
+    def live(self) -> Endpoint | None:
+        f = self.state_dir / "state.json"
+        if not f.exists():
+            return None
+        data = json.loads(f.read_text()).get("live")
+        return Endpoint(**data) if data else None
+
+    def record_live(self, ep: Endpoint) -> None:
+        f = self.state_dir / "state.json"
+        tmp = f.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"live": asdict(ep)}, indent=2))
+        os.replace(tmp, f)
+
+    def next_slot(self) -> str:
+        live = self.live()
+        return "green" if live is None or live.slot == "blue" else "blue"

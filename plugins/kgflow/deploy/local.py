@@ -1,0 +1,68 @@
+"""Local deployer: llama.cpp server processes on this machine, one per slot, LoRA GGUF attached."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import urllib.request
+from pathlib import Path
+
+from kgflow.deploy.base import Deployer, DeployError, Endpoint
+from kgflow.llm.llamacpp_server import LlamaServer
+
+
+class LocalDeployer(Deployer):
+    def __init__(self, state_dir: Path, n_ctx: int = 2048, threads: int | None = None) -> None:
+        super().__init__(state_dir)
+        self.n_ctx = n_ctx
+        self.threads = threads
+
+    def start(self, version: str, artefacts: Path | None, slot: str) -> Endpoint:
+        lora = artefacts / "lora.gguf" if artefacts is not None else None
+        if lora is not None and not lora.exists():
+            raise DeployError(f"version {version} has no llama.cpp adapter ({lora})")
+        server = LlamaServer(lora_path=str(lora) if lora else None, n_ctx=self.n_ctx, threads=self.threads,
+                             log_path=self.state_dir / f"llama-{slot}-{version}.log")
+        try:
+            # not supervised by this (short-lived) task process: the server outlives it in its own session
+            server.start(supervise=False)
+        except RuntimeError as e:
+            raise DeployError(f"{slot} server for {version} failed to start: {e}") from e
+        return Endpoint(slot, server.url, version, str(server._proc.pid))
+
+    def wait_healthy(self, ep: Endpoint, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{ep.url}/v1/models", timeout=2) as r:
+                    if r.status == 200:
+                        return True
+            except OSError:
+                time.sleep(0.5)
+        return False
+
+    def stop(self, ep: Endpoint) -> None:
+        pid = int(ep.handle)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                    if _reap(pid):
+                        return
+                except ProcessLookupError:
+                    return
+                time.sleep(0.2)
+
+
+def _reap(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == pid
+    except ChildProcessError:
+        return False

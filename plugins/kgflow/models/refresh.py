@@ -1,0 +1,115 @@
+"""model_refresh stages as plain functions (the DAG wires them; tests and benches call them)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from kgflow.config import Settings, get_settings
+from kgflow.graph import open_graph_store
+from kgflow.models.dataset import Example, build_examples, to_records
+from kgflow.models.registry import ModelRegistry
+from kgflow.retrieval.graph_view import GraphView
+from kgflow.vectors.index_store import VectorIndexStore
+
+
+def work_dir(run_id: str, settings: Settings | None = None) -> Path:
+    from kgflow.ingest.staging import run_dir
+
+    d = run_dir((settings or get_settings()).models_dir / "work", run_id)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def registry(settings: Settings | None = None) -> ModelRegistry:
+    return ModelRegistry((settings or get_settings()).models_dir / "registry")
+
+
+def new_content_since_last_refresh(settings: Settings | None = None) -> int:
+    """Chunks in the published index that no registered model was trained on."""
+    s = settings or get_settings()
+    index = VectorIndexStore(s.index_dir).load()
+    if index is None:
+        return 0
+    last = max((v.get("data_snapshot", {}).get("chunks", 0) for v in registry(s).versions()), default=0)
+    return max(0, index.manifest["count"] - last)
+
+
+def build_dataset(work: Path, settings: Settings | None = None) -> dict:
+    s = settings or get_settings()
+    with open_graph_store(s, read_only=True) as g:
+        view = GraphView.load(g)
+    examples = build_examples(view)
+    (work / "dataset.json").write_text(json.dumps(to_records(examples), indent=2))
+    index = VectorIndexStore(s.index_dir).load()
+    snapshot = {"index_version": index.manifest["version"] if index else None, "chunks": len(view.chunks),
+                "facts": sum(1 for e in examples if e.question.startswith("What is the relation")),
+                "train": sum(e.split == "train" for e in examples), "heldout": sum(e.split == "heldout" for e in examples)}
+    (work / "snapshot.json").write_text(json.dumps(snapshot, indent=2))
+    return snapshot
+
+
+def load_dataset(work: Path) -> list[Example]:
+    return [Example(**r) for r in json.loads((work / "dataset.json").read_text())]
+
+
+def train_candidate(work: Path, steps: int | None = None, learning_rate: float | None = None,
+                    rank: int | None = None, settings: Settings | None = None, stop_after: int | None = None) -> dict:
+    from kgflow.models.base_model import hf_base_dir
+    from kgflow.models.lora import TrainConfig, train
+
+    s = settings or get_settings()
+    cfg = TrainConfig(steps=steps or s.train_steps, batch_size=s.train_batch_size, seq_len=s.train_seq_len,
+                      learning_rate=learning_rate or s.learning_rate, rank=rank or s.lora_rank,
+                      alpha=2 * (rank or s.lora_rank), dropout=s.lora_dropout, checkpoint_every=s.checkpoint_every)
+    t0 = time.perf_counter()
+    base = hf_base_dir()
+    load_s = time.perf_counter() - t0
+    report = train(base, load_dataset(work), work / "candidate", cfg, stop_after=stop_after)
+    report["config"] = asdict(cfg)
+    report["base_prepare_seconds"] = round(load_s, 2)
+    return report
+
+
+def export_candidate(work: Path) -> Path:
+    from kgflow.models.base_model import hf_base_dir
+    from kgflow.models.export import adapter_to_gguf
+
+    cand = work / "candidate"
+    return adapter_to_gguf(cand / "adapter", hf_base_dir(), cand / "lora.gguf")
+
+
+def evaluate_candidate(work: Path, settings: Settings | None = None) -> dict:
+    from kgflow.models.base_model import hf_base_dir
+    from kgflow.models.gate import evaluate
+    from kgflow.retrieval.engine import RetrievalEngine
+
+    s = settings or get_settings()
+    live = registry(s).live()
+    live_adapter = registry(s).path(live["version"]) / "adapter" if live else None
+    decision = evaluate(hf_base_dir(), work / "candidate" / "adapter", live_adapter, load_dataset(work),
+                        RetrievalEngine(s), s.gate_loss_margin, s.gate_accuracy_margin)
+    report = {**decision.report(), "live_version": live["version"] if live else "base"}
+    (work / "gate.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def register_candidate(work: Path, run_id: str, settings: Settings | None = None) -> dict:
+    """Registered as candidate when the gate passed, as rejected (with its report) otherwise."""
+    s = settings or get_settings()
+    gate = json.loads((work / "gate.json").read_text())
+    artefacts = work / "artefacts"
+    shutil.rmtree(artefacts, ignore_errors=True)
+    artefacts.mkdir()
+    shutil.copytree(work / "candidate" / "adapter", artefacts / "adapter")
+    if (work / "candidate" / "lora.gguf").exists():
+        shutil.copy2(work / "candidate" / "lora.gguf", artefacts / "lora.gguf")
+    for f in ("gate.json", "snapshot.json"):
+        shutil.copy2(work / f, artefacts / f)
+    train_report = json.loads((work / "candidate" / "train_report.json").read_text())
+    meta = {"base": s.base_model, "run_id": run_id, "data_snapshot": json.loads((work / "snapshot.json").read_text()),
+            "metrics": {"gate": gate, "train": train_report}}
+    return registry(s).register(artefacts, meta, status="candidate" if gate["passed"] else "rejected")
