@@ -46,12 +46,13 @@ fi
 # script and its matching gguf-py from the sdist of the pinned version.
 TOOLS="$VENV/share/llama.cpp-tools"
 LCP_VERSION=$("$PY" -c "import llama_cpp; print(llama_cpp.__version__)")
-if [ ! -f "$TOOLS/$LCP_VERSION/convert_lora_to_gguf.py" ]; then
+if [ ! -d "$TOOLS/$LCP_VERSION/conversion" ]; then
   TMP=$(mktemp -d)
   pipq download -q --no-binary :all: --no-deps "llama-cpp-python==$LCP_VERSION" -d "$TMP"
   mkdir -p "$TOOLS/$LCP_VERSION"
-  tar xzf "$TMP"/llama_cpp_python-*.tar.gz -C "$TMP" --wildcards '*/vendor/llama.cpp/convert_*.py' '*/vendor/llama.cpp/gguf-py/*'
-  cp -r "$TMP"/llama_cpp_python-*/vendor/llama.cpp/convert_*.py "$TMP"/llama_cpp_python-*/vendor/llama.cpp/gguf-py "$TOOLS/$LCP_VERSION/"
+  tar xzf "$TMP"/llama_cpp_python-*.tar.gz -C "$TMP" --wildcards '*/vendor/llama.cpp/convert_*.py' \
+    '*/vendor/llama.cpp/gguf-py/*' '*/vendor/llama.cpp/conversion/*'
+  cp -r "$TMP"/llama_cpp_python-*/vendor/llama.cpp/{convert_*.py,gguf-py,conversion} "$TOOLS/$LCP_VERSION/"
   rm -rf "$TMP"
 fi
 

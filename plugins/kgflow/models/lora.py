@@ -75,7 +75,7 @@ def load_base(base_dir: Path, dev: str | None = None):
     dev = dev or device()
     tok = AutoTokenizer.from_pretrained(base_dir)
     dtype = torch.bfloat16 if dev == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(base_dir, torch_dtype=dtype, attn_implementation="eager").to(dev)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype, attn_implementation="eager").to(dev)
     return model, tok
 
 
@@ -125,7 +125,7 @@ def train(base_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainConf
         torch.nn.utils.clip_grad_norm_(peft_model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         tokens += int(mask.sum())
         done = step + 1
         if done % cfg.checkpoint_every == 0 or done == cfg.steps or (stop_after and done - start >= stop_after):
