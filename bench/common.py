@@ -29,7 +29,10 @@ def pct(values: list[float], p: float) -> float:
 def table(title: str, header: list[str], rows: list[list]) -> str:
     cells = [header] + [[f"{c:,.2f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
     return "\n".join([f"\n== {title} ==", line(cells[0]), line(["-" * w for w in widths]), *map(line, cells[1:])])
 
 

@@ -13,7 +13,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -30,8 +29,6 @@ def main() -> None:
     from kgflow.orchestration.airflow_home import airflow_env
 
     airflow_env()
-    import pandas as pd
-
     from kgflow.config import get_settings
     from kgflow.corpus.generator import generate_corpus
     from kgflow.graph import GraphBatch
@@ -108,7 +105,6 @@ def main() -> None:
                  ["UNWIND/MERGE standalone", t["graph_merge"], rows_total / t["graph_merge"]]]))
     print(table("incremental", ["run", "seconds"], [["full run", t["dag_full"]], ["no-change rerun", t["dag_rerun"]]]))
     print("\nper-task seconds:", {k: round(v, 1) for k, v in task_s.items()})
-    del pd, time
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ class ModelRegistry:
         with self._locked() as data:
             version = f"m{len(data['versions']) + 1:04d}"
             shutil.copytree(artefacts, self.root / version)
-            entry = {"version": version, "status": status, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            entry = {"version": version, "status": status, "created": created,
                      "history": [[status, time.time()]], **metadata}
             data["versions"].append(entry)
         return entry

@@ -1,0 +1,38 @@
+"""model_refresh: off-peak LoRA fine-tune from the knowledge base, gated against the live model. Wiring only."""
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Param, task
+from airflow.sdk.definitions.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from kgflow.orchestration import model_tasks, tasks
+from kgflow.orchestration.assets import MODEL_REGISTRY, VECTOR_INDEX
+
+with DAG(
+    dag_id="model_refresh",
+    description="Training set from graph + chunks -> LoRA -> eval gate vs live -> registry",
+    # Sundays 03:00, and after each index publish (the first task checks there is enough new content)
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 3 * * 0", timezone="UTC"), assets=[VECTOR_INDEX]),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["kgflow", "model"],
+    default_args={"owner": "kgflow", "retries": 1, "retry_delay": timedelta(minutes=5),
+                  "on_failure_callback": tasks.on_failure},
+    params={
+        "base_model": Param("gemma3-270m", type="string", description="Base model name (weights from config)"),
+        "steps": Param(20, type="integer", minimum=1, description="Training steps"),
+        "learning_rate": Param(2e-4, type="number", exclusiveMinimum=0, description="AdamW learning rate"),
+        "lora_rank": Param(8, type="integer", minimum=1, maximum=256, description="LoRA rank (alpha = 2 x rank)"),
+        "dry_run": Param(False, type="boolean", description="Train and evaluate, register nothing"),
+    },
+) as dag:
+    check = task(task_id="check_new_content", retries=0)(model_tasks.check_new_content)()
+    dataset = task(task_id="build_dataset")(model_tasks.build_dataset)()
+    train = task(task_id="train")(model_tasks.train)()
+    export = task(task_id="export_gguf")(model_tasks.export)()
+    gate = task(task_id="evaluate", retries=0)(model_tasks.evaluate)()
+    register = task(task_id="register", retries=0, outlets=[MODEL_REGISTRY])(model_tasks.register)()
+
+    check >> dataset >> train >> export >> gate >> register

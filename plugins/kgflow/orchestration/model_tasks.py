@@ -1,0 +1,92 @@
+"""Task callables for model_refresh and model_deploy: params and context in, kgflow.models/deploy calls."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from airflow.sdk.exceptions import AirflowSkipException
+
+from kgflow.config import get_settings
+from kgflow.orchestration.runtime import prepare_env
+
+log = logging.getLogger("kgflow.tasks")
+
+
+def _work(context) -> Path:
+    from kgflow.models.refresh import work_dir
+
+    return work_dir(context["run_id"])
+
+
+def check_new_content(**context) -> dict:
+    """Scheduled and asset-triggered runs go ahead only after enough new content; manual runs always do."""
+    prepare_env()
+    from kgflow.models.refresh import new_content_since_last_refresh
+
+    new = new_content_since_last_refresh()
+    manual = str(context["run_id"]).startswith("manual")
+    if not manual and new < get_settings().refresh_min_new_chunks:
+        raise AirflowSkipException(f"only {new} new chunks since the last refresh")
+    return {"new_chunks": new, "work_dir": str(_work(context))}
+
+
+def build_dataset(**context) -> dict:
+    prepare_env()
+    from kgflow.models.refresh import build_dataset as build
+
+    return build(_work(context))
+
+
+def train(**context) -> dict:
+    prepare_env()
+    from kgflow.models.refresh import train_candidate
+
+    p = context["params"]
+    report = train_candidate(_work(context), steps=p.get("steps"), learning_rate=p.get("learning_rate"),
+                             rank=p.get("lora_rank"))
+    return {k: v for k, v in report.items() if k != "config"}
+
+
+def export(**context) -> str:
+    prepare_env()
+    from kgflow.models.refresh import export_candidate
+
+    return str(export_candidate(_work(context)))
+
+
+def evaluate(**context) -> dict:
+    prepare_env()
+    from kgflow.models.refresh import evaluate_candidate
+
+    return evaluate_candidate(_work(context))
+
+
+def register(**context) -> dict:
+    """Always recorded; the registry Asset (and so a deployment) is emitted only for a passing candidate."""
+    prepare_env()
+    from kgflow.models.refresh import register_candidate
+
+    if context["params"].get("dry_run"):
+        raise AirflowSkipException("dry run: candidate trained and evaluated, not registered")
+    entry = register_candidate(_work(context), context["run_id"])
+    if entry["status"] != "candidate":
+        raise AirflowSkipException(f"{entry['version']} rejected by the gate: {entry['metrics']['gate']['reasons']}")
+    return {"version": entry["version"], "status": entry["status"]}
+
+
+def deploy(**context) -> dict:
+    """Blue/green deploy of a version (param, or the newest candidate), or a rollback; fails loudly."""
+    prepare_env()
+    from kgflow.deploy.rollout import blue_green, make_deployer, rollback
+    from kgflow.models.refresh import registry
+
+    p = context["params"]
+    reg, deployer = registry(), make_deployer()
+    if p.get("rollback_to"):
+        return rollback(reg, deployer, to=None if p["rollback_to"] == "previous" else p["rollback_to"])
+    version = p.get("version") or next((v["version"] for v in reversed(reg.versions())
+                                        if v["status"] == "candidate"), None)
+    if version is None:
+        raise AirflowSkipException("no candidate to deploy")
+    return blue_green(version, reg, deployer)
