@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     checkpoint_every: int = 5
     gate_loss_margin: float = 0.0  # candidate loss may exceed live loss by at most this
     gate_accuracy_margin: float = 0.0  # candidate accuracy may trail live accuracy by at most this
+    gate_max_questions: int = 8  # grounded questions generated per model in the gate (CPU generation is slow)
     refresh_min_new_chunks: int = 1
     deployer: Literal["local", "docker"] = "local"
     gateway_url: str = "http://127.0.0.1:8090"

@@ -57,9 +57,9 @@ def grounded_accuracy(model, tokenizer, examples: list[Example], engine, max_new
     return correct / len(held), len(held)
 
 
-def score(model, tokenizer, examples: list[Example], engine) -> ModelScore:
+def score(model, tokenizer, examples: list[Example], engine, max_questions: int = 8) -> ModelScore:
     loss = heldout_loss(model, tokenizer, examples)
-    acc, n = grounded_accuracy(model, tokenizer, examples, engine)
+    acc, n = grounded_accuracy(model, tokenizer, examples, engine, max_questions=max_questions)
     return ModelScore(round(loss, 5), round(perplexity(loss), 4), acc, n)
 
 
@@ -74,15 +74,15 @@ def decide(candidate: ModelScore, live: ModelScore, loss_margin: float, accuracy
 
 
 def evaluate(base_dir: Path, candidate_adapter: Path, live_adapter: Path | None, examples: list[Example], engine,
-             loss_margin: float, accuracy_margin: float) -> GateDecision:
+             loss_margin: float, accuracy_margin: float, max_questions: int = 8) -> GateDecision:
     from peft import PeftModel
 
     from kgflow.models.lora import load_base
 
     model, tok = load_base(base_dir)
     live_model = PeftModel.from_pretrained(model, live_adapter) if live_adapter else model
-    live = score(live_model, tok, examples, engine)
+    live = score(live_model, tok, examples, engine, max_questions)
     if live_adapter:
         model = live_model.unload()
-    cand = score(PeftModel.from_pretrained(model, candidate_adapter), tok, examples, engine)
+    cand = score(PeftModel.from_pretrained(model, candidate_adapter), tok, examples, engine, max_questions)
     return decide(cand, live, loss_margin, accuracy_margin)

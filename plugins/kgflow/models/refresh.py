@@ -92,7 +92,7 @@ def evaluate_candidate(work: Path, settings: Settings | None = None) -> dict:
     live = registry(s).live()
     live_adapter = registry(s).path(live["version"]) / "adapter" if live else None
     decision = evaluate(hf_base_dir(), work / "candidate" / "adapter", live_adapter, load_dataset(work),
-                        RetrievalEngine(s), s.gate_loss_margin, s.gate_accuracy_margin)
+                        RetrievalEngine(s), s.gate_loss_margin, s.gate_accuracy_margin, s.gate_max_questions)
     report = {**decision.report(), "live_version": live["version"] if live else "base"}
     (work / "gate.json").write_text(json.dumps(report, indent=2))
     return report
