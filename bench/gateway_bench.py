@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from common import pct, table  # noqa: E402
 
 QUESTIONS = ["Who leads Project Falcon?", "Where is Helix Logistics headquartered?", "Who manages Corvane Atlas?",
@@ -63,7 +64,7 @@ def main() -> None:
         s = settings_for(args.kb.resolve(), server.url)
         engine = RetrievalEngine(s)
         messages = {q: prompts.grounded_messages(q, engine.retrieve(q)) for q in QUESTIONS}
-        body = {"max_tokens": args.max_new_tokens, "temperature": 0.0, "seed": 1, "stop": prompts.STOP}
+        body = {"max_tokens": args.max_new_tokens, "seed": 1, "stop": prompts.STOP}
         headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', 'admin', ttl_s=900)}"}
         results = {}
         with running_gateway(s, engine) as (url, _):
@@ -77,7 +78,7 @@ def main() -> None:
                     async def gateway(i):
                         r = await c.post(f"{url}/generate", headers=headers, json={
                             "inputs": QUESTIONS[i % len(QUESTIONS)],
-                            "parameters": {"max_new_tokens": args.max_new_tokens, "temperature": None, "seed": 1}})
+                            "parameters": {"max_new_tokens": args.max_new_tokens, "seed": 1}})
                         return r.status_code == 200
 
                     await drive(direct, 4, 2)  # warm-up
