@@ -1,11 +1,12 @@
 """knowledge_ingest: nightly, incremental documents -> Spark ETL -> NER -> graph + FAISS. Wiring only."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
 from kgflow.orchestration import tasks
 from kgflow.orchestration.assets import GRAPH, VECTOR_INDEX
+from kgflow.orchestration.defaults import default_args
 from kgflow.orchestration.operators import SparkStageOperator
 
 RUN_DIR = "{{ ti.xcom_pull(task_ids='discover')['run_dir'] }}"
@@ -18,8 +19,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["kgflow", "ingest"],
-    default_args={"owner": "kgflow", "retries": 2, "retry_delay": timedelta(minutes=1),
-                  "on_failure_callback": tasks.on_failure},
+    default_args=default_args(),
     params={
         "source": Param("", type="string", description="Landing path or file:// URI; empty = configured landing zone"),
         "full_rebuild": Param(False, type="boolean", description="Re-ingest everything and rebuild the index"),

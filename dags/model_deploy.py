@@ -1,11 +1,12 @@
 """model_deploy: blue/green redeploy of the inference server for a registered version. Wiring only."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from kgflow.orchestration import model_tasks, tasks
+from kgflow.orchestration import model_tasks
 from kgflow.orchestration.assets import MODEL_REGISTRY
+from kgflow.orchestration.defaults import default_args
 
 with DAG(
     dag_id="model_deploy",
@@ -15,8 +16,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["kgflow", "model"],
-    default_args={"owner": "kgflow", "retries": 1, "retry_delay": timedelta(minutes=1),
-                  "on_failure_callback": tasks.on_failure},
+    default_args=default_args(retries=1),
     params={
         "version": Param("", type="string", description="Registry version; empty = newest candidate"),
         "rollback_to": Param("", type="string",

@@ -6,8 +6,9 @@ from airflow.sdk import DAG, Param, task
 from airflow.sdk.definitions.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from kgflow.orchestration import model_tasks, tasks
+from kgflow.orchestration import model_tasks
 from kgflow.orchestration.assets import MODEL_REGISTRY, VECTOR_INDEX
+from kgflow.orchestration.defaults import default_args
 
 with DAG(
     dag_id="model_refresh",
@@ -18,8 +19,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["kgflow", "model"],
-    default_args={"owner": "kgflow", "retries": 1, "retry_delay": timedelta(minutes=5),
-                  "on_failure_callback": tasks.on_failure},
+    default_args=default_args(retries=1, retry_delay=timedelta(minutes=5)),
     params={
         "base_model": Param("gemma3-270m", type="string", description="Base model name (weights from config)"),
         "steps": Param(20, type="integer", minimum=1, description="Training steps"),

@@ -7,11 +7,11 @@ from __future__ import annotations
 import threading
 import time
 
-import docker
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+import docker
 from kgflow.deploy.docker import DockerDeployer
 from kgflow.llm.llamacpp_server import free_port
 

@@ -143,10 +143,11 @@ def serve(
     cmd = [sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory", "--host", host,
            "--port", str(port), "--log-level", "warning"]
     if background:
-        from kgflow.orchestration.standalone import spawn, wait_http
+        from kgflow.netutil import wait_http
+        from kgflow.orchestration.standalone import pid_alive, spawn
 
         pid, log = spawn("gateway", cmd)
-        if not wait_http(f"http://{host}:{port}/health", 180, pid):
+        if not wait_http(f"http://{host}:{port}/health", 180, lambda: pid_alive(pid)):
             raise typer.Exit(f"gateway did not become healthy; see {log}")
         console.print(f"gateway on http://{host}:{port} (pid {pid}, log {log})")
         return

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-import urllib.request
 from pathlib import Path
 
 from kgflow.deploy.base import Deployer, DeployError, Endpoint
 from kgflow.llm.llamacpp_server import LlamaServer
+from kgflow.netutil import wait_http
 
 
 class LocalDeployer(Deployer):
@@ -32,15 +32,7 @@ class LocalDeployer(Deployer):
         return Endpoint(slot, server.url, version, str(server._proc.pid))
 
     def wait_healthy(self, ep: Endpoint, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{ep.url}/v1/models", timeout=2) as r:
-                    if r.status == 200:
-                        return True
-            except OSError:
-                time.sleep(0.5)
-        return False
+        return wait_http(f"{ep.url}/v1/models", timeout_s, ok_below=300)
 
     def stop(self, ep: Endpoint) -> None:
         pid = int(ep.handle)

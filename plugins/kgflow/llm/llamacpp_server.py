@@ -7,11 +7,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 from kgflow.config import get_settings
+from kgflow.netutil import wait_http
 
 
 def packaged_model_path() -> str:
@@ -76,17 +75,7 @@ class LlamaServer:
         log.close()
 
     def wait_ready(self, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc is not None and self._proc.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"{self.url}/v1/models", timeout=2) as r:
-                    if r.status == 200:
-                        return True
-            except OSError:
-                time.sleep(0.3)
-        return False
+        return wait_http(f"{self.url}/v1/models", timeout_s, alive=self.alive, ok_below=300)
 
     def _watch(self) -> None:
         while not self._stopping.wait(1.0):

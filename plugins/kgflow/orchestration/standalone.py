@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from kgflow.config import get_settings
+from kgflow.netutil import wait_http
 from kgflow.orchestration.airflow_home import airflow_env, ensure_metadata_db
 
 
@@ -33,34 +33,19 @@ def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple
     return proc.pid, log
 
 
-def wait_http(url: str, timeout_s: float, proc_pid: int | None = None) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status < 500:
-                    return True
-        except OSError:
-            pass
-        if proc_pid is not None and not _alive(proc_pid):
-            return False
-        time.sleep(1)
-    return False
-
-
 def start(port: int = 8080) -> dict:
     env = airflow_env()
     ensure_metadata_db()
     os.environ["AIRFLOW__API__PORT"] = str(port)
     pid, log = spawn("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"])
-    if not wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 180, pid):
+    if not wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 180, lambda: pid_alive(pid)):
         raise RuntimeError(f"Airflow did not become healthy; see {log}")
     pw_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
     password = json.loads(pw_file.read_text()).get("admin") if pw_file.exists() else "(see log)"
     return {"pid": pid, "log": str(log), "password": password}
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
         return True
@@ -82,7 +67,7 @@ def stop(name: str, grace_s: float = 30) -> str:
         pid_file.unlink(missing_ok=True)
         return "not running"
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.5)
     try:
         os.killpg(pid, signal.SIGKILL)  # stragglers in the group, if any
