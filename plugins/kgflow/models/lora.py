@@ -8,8 +8,10 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kgflow.models.dataset import Example
+if TYPE_CHECKING:  # keep this module importable with torch/transformers/peft alone (GPU hosts)
+    from kgflow.models.dataset import Example
 
 TURN = "<start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n"  # llama.cpp's "gemma" chat format
 END = "<end_of_turn>\n"
@@ -30,7 +32,7 @@ class TrainConfig:
 
 
 def training_prompt(ex: Example) -> str:
-    from kgflow.llm.prompts import INSTRUCTIONS
+    from kgflow.llm.instructions import INSTRUCTIONS
 
     return TURN.format(prompt=f'<document n="1">\n{ex.context}\n</document>\n\n{INSTRUCTIONS}\n\n'
                               f"Question: {ex.question}\nAnswer:")
