@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Every bench, one after another (they share 2 cores: never in parallel). Logs in var/bench/.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p var/bench
+PY=.venv/bin/python
+$PY bench/ingest_bench.py --docs "${DOCS:-1000}" > var/bench/ingest.log 2>&1; echo "ingest exit $?"
+$PY bench/retrieval_bench.py --chunks "${CHUNKS:-100000}" > var/bench/retrieval.log 2>&1; echo "retrieval exit $?"
+KB=$(mktemp -d)
+KGFLOW_HOME=$KB $PY -m kgflow.cli.app corpus > /dev/null && KGFLOW_HOME=$KB $PY -m kgflow.orchestration.run_dag knowledge_ingest > var/bench/gateway_kb.log 2>&1
+$PY bench/gateway_bench.py --kb "$KB" > var/bench/gateway.log 2>&1; echo "gateway exit $?"
+for f in ingest retrieval gateway; do sed -n '/^==\|^corpus\|^[0-9,]* chunks\|^[0-9]* requests\|overhead\|per-task/,$p' var/bench/$f.log | grep -v "^\s*$" | grep -v "^20[0-9][0-9]-" ; done
