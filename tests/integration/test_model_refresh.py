@@ -90,7 +90,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(refreshed):
     work = refresh.work_dir("resume-test")
     shutil.copy2(refresh.work_dir(refreshed["run"].run_id) / "dataset.json", work / "dataset.json")
     first = refresh.train_candidate(work, steps=2, stop_after=1)
-    assert first == {"interrupted_at": 1, "resumed_from": 0}
+    assert (first["interrupted_at"], first["resumed_from"]) == (1, 0)
     second = refresh.train_candidate(work, steps=2)
     assert second["resumed_from"] == 1 and (work / "candidate" / "adapter").exists()
 
