@@ -1,5 +1,1 @@
-"""`kgflow` command line: demo, corpus, ingest, status, up/down, serve, ask, bench."""
-
-from kgflow.cli.app import app
-
-__all__ = ["app"]
+"""`kgflow` command line (kgflow.cli.app): demo, corpus, ingest, status, recall, up/down, serve, ask."""
