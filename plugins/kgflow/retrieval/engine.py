@@ -62,6 +62,12 @@ class Snapshot:
     index: VectorIndex
     graph: GraphView
     _acl_cache: dict = field(default_factory=dict)
+    chunk_of: dict[int, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # faiss id -> chunk id once per version, not a pandas re-index on every query
+        self.chunk_of = dict(zip(self.index.ids["faiss_id"].tolist(), self.index.ids["chunk_id"].tolist(),
+                                 strict=True))
 
     def allowed_ids(self, departments: frozenset[str] | None) -> np.ndarray | None:
         """Faiss ids the caller may see; None = everything (no department restriction)."""
@@ -129,8 +135,7 @@ class RetrievalEngine:
         qv = self.embedder.embed([question])
         t1 = time.perf_counter()
         scores, ids = snap.index.search(qv, k, allowed=snap.allowed_ids(departments), ef_search=s.hnsw_ef_search)
-        id_to_chunk = snap.index.ids.set_index("faiss_id")["chunk_id"] if len(ids[0]) else None
-        vector_rank = [id_to_chunk[i] for i in ids[0] if i >= 0] if id_to_chunk is not None else []
+        vector_rank = [snap.chunk_of[i] for i in ids[0].tolist() if i >= 0]
         vector_rank = [c for c in vector_rank if c in snap.graph.chunks]
         t2 = time.perf_counter()
         rankings, graph_rank, facts, linked = [vector_rank], [], [], []
