@@ -9,4 +9,5 @@ $PY bench/retrieval_bench.py --chunks "${CHUNKS:-100000}" > var/bench/retrieval.
 KB=$(mktemp -d)
 KGFLOW_HOME=$KB $PY -m kgflow.cli.app corpus > /dev/null && KGFLOW_HOME=$KB $PY -m kgflow.orchestration.run_dag knowledge_ingest > var/bench/gateway_kb.log 2>&1
 $PY bench/gateway_bench.py --kb "$KB" > var/bench/gateway.log 2>&1; echo "gateway exit $?"
-for f in ingest retrieval gateway; do sed -n '/^==\|^corpus\|^[0-9,]* chunks\|^[0-9]* requests\|overhead\|per-task/,$p' var/bench/$f.log | grep -v "^\s*$" | grep -v "^20[0-9][0-9]-" ; done
+$PY bench/refresh_bench.py > var/bench/refresh.log 2>&1; echo "refresh exit $?"
+for f in ingest retrieval gateway refresh; do sed -n '/^==\|^corpus\|^[0-9,]* chunks\|^[0-9]* requests\|^knowledge base\|overhead\|per-task/,$p' var/bench/$f.log | grep -v "^\s*$" | grep -v "^20[0-9][0-9]-" ; done

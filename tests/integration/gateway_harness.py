@@ -1,4 +1,5 @@
-"""Run the real gateway app on a loopback port in a background thread, for HTTP-level tests."""
+"""Run the real gateway app on a loopback port in a background thread, and a bounded load generator
+against it, for HTTP-level tests and benches."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import threading
 import time
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 
 from kgflow.config import Settings
 from kgflow.gateway.app import create_app
+from kgflow.gateway.auth import mint_token
 from kgflow.llm.llamacpp_server import free_port
 
 SECRET = "test-secret-for-hs256-signing-only-0123456789"
@@ -36,3 +39,41 @@ def running_gateway(settings: Settings, engine=None):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class LoadGenerator:
+    """Bounded loop of /generate requests on loopback (one client, back to back); records each request's
+    start time, latency and status."""
+
+    def __init__(self, url: str, max_requests: int = 200, max_seconds: float = 120,
+                 question: str = "Who leads Project Falcon?", max_new_tokens: int = 4) -> None:
+        self.url, self.max_requests, self.max_seconds = url, max_requests, max_seconds
+        self.body = {"inputs": question, "parameters": {"max_new_tokens": max_new_tokens}}
+        self.statuses: list[int] = []
+        self.records: list[tuple[float, float, int]] = []  # (start, seconds, status), monotonic clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        headers = {"Authorization": f"Bearer {mint_token(SECRET, 'load', 'admin')}"}
+        with httpx.Client(timeout=60) as c:
+            while not self._stop.is_set() and len(self.statuses) < self.max_requests and time.monotonic() < deadline:
+                t0 = time.monotonic()
+                try:
+                    status = c.post(f"{self.url}/generate", json=self.body, headers=headers).status_code
+                except httpx.HTTPError:
+                    status = 0  # connection-level failure: counted, never hidden
+                self.records.append((t0, time.monotonic() - t0, status))
+                self.statuses.append(status)
+
+    def failed(self) -> int:
+        return sum(s != 200 for s in self.statuses)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=90)

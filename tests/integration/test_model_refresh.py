@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 
 import httpx
@@ -16,10 +15,9 @@ from kgflow.config import get_settings
 from kgflow.deploy.base import DeployError
 from kgflow.deploy.local import LocalDeployer
 from kgflow.deploy.rollout import blue_green, rollback
-from kgflow.gateway.auth import mint_token
 from kgflow.models import refresh
 from kgflow.orchestration.run_dag import test_dag as run_dag
-from tests.integration.gateway_harness import SECRET, running_gateway, settings_for
+from tests.integration.gateway_harness import SECRET, LoadGenerator, running_gateway, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -96,36 +94,6 @@ def test_interrupted_training_resumes_from_its_checkpoint(refreshed):
 
 
 # ---- deployment -------------------------------------------------------------------------------------------
-
-def _admin() -> dict:
-    return {"Authorization": f"Bearer {mint_token(SECRET, 'load', 'admin')}"}
-
-
-class LoadGenerator:
-    """Bounded loop of /generate requests on loopback; records every status."""
-
-    def __init__(self, url: str, max_requests: int = 200, max_seconds: float = 120) -> None:
-        self.url, self.max_requests, self.max_seconds = url, max_requests, max_seconds
-        self.statuses: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.max_seconds
-        with httpx.Client(timeout=60) as c:
-            while not self._stop.is_set() and len(self.statuses) < self.max_requests and time.monotonic() < deadline:
-                r = c.post(f"{self.url}/generate", json={"inputs": "Who leads Project Falcon?",
-                                                         "parameters": {"max_new_tokens": 4}}, headers=_admin())
-                self.statuses.append(r.status_code)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=90)
-
 
 @pytest.fixture(scope="module")
 def deployment(refreshed, env, llama_server, monkeypatch_module):

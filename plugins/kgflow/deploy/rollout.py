@@ -59,14 +59,23 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
     old = deployer.live()
     slot = deployer.next_slot()
     t0 = time.perf_counter()
+    phases: dict[str, float] = {}  # seconds per step, for the deploy bench and the run log
+
+    def mark(step: str) -> None:
+        phases[step] = round(time.perf_counter() - t0 - sum(phases.values()), 3)
+
     new = None
     try:
         new = deployer.start(version, artefacts, slot)
+        mark("start")
         if not deployer.wait_healthy(new, 180):
             raise DeployError(f"{slot} ({version}) never became healthy")
+        mark("healthy")
         switch_gateway(s.gateway_url, new, backend)
+        mark("switch")
         switched = time.perf_counter() - t0
         smoke = smoke_test(s.gateway_url, s.smoke_max_latency_s)
+        mark("smoke")
     except Exception as e:
         if old is not None:
             try:
@@ -86,8 +95,9 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
     if old is not None:
         time.sleep(drain_s)  # requests already on the old upstream finish before it goes away
         deployer.stop(old)
+    mark("promote_drain_stop_old")
     return {"version": version, "slot": slot, "url": new.url, "switch_seconds": round(switched, 3),
-            "total_seconds": round(time.perf_counter() - t0, 3), "smoke": smoke,
+            "total_seconds": round(time.perf_counter() - t0, 3), "phases": phases, "smoke": smoke,
             "previous": old.version if old else None}
 
 
