@@ -12,6 +12,7 @@ from kgflow.ingest.steps import pending_documents
 from kgflow.orchestration.runtime import prepare_env
 
 SPARK_JOBS = REPO_ROOT / "spark_jobs"
+SPARK_LOG4J = REPO_ROOT / "ops" / "spark" / "log4j2.properties"
 
 
 class SparkStageOperator(SparkSubmitOperator):
@@ -20,7 +21,8 @@ class SparkStageOperator(SparkSubmitOperator):
     def __init__(self, *, job: str, run_dir: str, **kwargs) -> None:
         kwargs.setdefault("conn_id", "spark_default")
         kwargs.setdefault("name", f"kgflow-{job}")
-        kwargs.setdefault("conf", {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8"})
+        kwargs.setdefault("conf", {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
+                                   "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J}"})
         super().__init__(application=str(SPARK_JOBS / f"{job}.py"), application_args=["--run-dir", run_dir],
                          **kwargs)
 
