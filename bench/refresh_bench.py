@@ -91,10 +91,19 @@ def main() -> None:
     stage_rows = [[k, t[k], task_s.get(task, 0.0) if task else "cached"] for k, task in stages.items()]
     stage_rows.append(["total (DAG: whole run)", sum(t[k] for k in stages), t["dag"]])
 
+    print(f"\nknowledge base: sample corpus, {snapshot['chunks']} chunks -> {snapshot['train']} train / "
+          f"{snapshot['heldout']} held-out examples; {args.steps} LoRA steps (batch {train['config']['batch_size']}"
+          f" x {train['config']['seq_len']}, rank {train['config']['rank']}) on {train['device']}; "
+          f"{os.cpu_count()} cores")
+    print(table("model refresh wall time by stage (s): standalone vs the model_refresh DAG task",
+                ["stage", "standalone", "DAG task"], stage_rows))
+    print(f"train: {train['tokens_per_s']:.0f} tokens/s; held-out loss base {gate['live']['loss']:.3f} -> "
+          f"candidate {gate['candidate']['loss']:.3f}; gate passed: {gate['passed']}")
+
     # ---- deploy: switch time and failed requests under load ----
     boot = LlamaServer(threads=1).start(supervise=False)
     deployer = LocalDeployer(home / "deploy", threads=1)
-    switches, loads = [], []
+    switches, loads, phases = [], [], []
     try:
         with running_gateway(settings_for(home, boot.url)) as (url, _):
             os.environ["KGFLOW_GATEWAY_URL"] = url
@@ -109,6 +118,7 @@ def main() -> None:
                     time.sleep(2)
                     result = deploy()
                     time.sleep(2)
+                phases = list(result["phases"])
                 switches.append([name, *result["phases"].values(), result["switch_seconds"], result["total_seconds"]])
                 loads.append(load_row(f"during {name}", load))
     finally:
@@ -116,16 +126,8 @@ def main() -> None:
         if deployer.live():
             deployer.stop(deployer.live())
 
-    print(f"\nknowledge base: sample corpus, {snapshot['chunks']} chunks -> {snapshot['train']} train / "
-          f"{snapshot['heldout']} held-out examples; {args.steps} LoRA steps (batch {train['config']['batch_size']}"
-          f" x {train['config']['seq_len']}, rank {train['config']['rank']}) on {train['device']}; "
-          f"{os.cpu_count()} cores")
-    print(table("model refresh wall time by stage (s): standalone vs the model_refresh DAG task",
-                ["stage", "standalone", "DAG task"], stage_rows))
-    print(f"train: {train['tokens_per_s']:.0f} tokens/s; held-out loss base {gate['live']['loss']:.3f} -> "
-          f"candidate {gate['candidate']['loss']:.3f}; gate passed: {gate['passed']}")
     print(table("blue/green deploy phases (s), local llama.cpp slots behind the gateway",
-                ["deploy", *switches[0][1:-2], "start->switched", "total"] if switches else ["deploy"], switches))
+                ["deploy", *phases, "start->switched", "total"], switches))
     print(table("bounded load on /generate (one client, back to back, 4 new tokens)",
                 ["window", "requests", "failed", "p50 ms", "p99 ms", "max ms", "req/s"], loads))
     print("\nper-task seconds:", {k: round(v, 1) for k, v in task_s.items()})
