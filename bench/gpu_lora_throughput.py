@@ -64,7 +64,7 @@ def run(dev: str, steps: int, batch: int, seq_len: int, grad_ckpt: bool) -> dict
     params = sum(p.numel() for p in model.parameters())
     if dev == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    lora.device = lambda: dev  # noqa: the same code, pinned to the device under test
+    lora.device = lambda: dev  # the same code, pinned to the device under test
     tc = lora.TrainConfig(steps=steps, batch_size=batch, seq_len=seq_len, learning_rate=2e-4, rank=16, alpha=32,
                           gradient_checkpointing=grad_ckpt, checkpoint_every=10**9)
     with tempfile.TemporaryDirectory() as d:
