@@ -37,7 +37,7 @@ class VectorIndex:
         return inner.reconstruct_n(0, inner.ntotal)
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               ef_search: int = 64) -> tuple[np.ndarray, np.ndarray]:
+               ef_search: int = 128) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by inner product over active rows (optionally only `allowed` faiss ids)."""
         ok = self.active["faiss_id"].to_numpy(dtype="int64")
         if allowed is not None:
