@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import os
 import statistics
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WIKI = Path(os.environ.get("KGFLOW_WIKI_PASSAGES", REPO.parent / "shared" / "corpus" / "wiki_passages.json"))
+
+
+def use_home(home: Path | None, bench: str) -> Path:
+    """KGFLOW_HOME for a bench run (a fresh temporary one unless given); set before kgflow is imported."""
+    home = home or Path(tempfile.mkdtemp(prefix=f"kgflow-bench-{bench}-"))
+    os.environ["KGFLOW_HOME"] = str(home)
+    return home
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import WIKI, table, timed  # noqa: E402
+from common import WIKI, table, timed, use_home  # noqa: E402
 
 
 def main() -> None:
@@ -24,8 +24,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=1000)
     ap.add_argument("--home", type=Path, default=None)
     args = ap.parse_args()
-    home = args.home or Path(tempfile.mkdtemp(prefix="kgflow-bench-ingest-"))
-    os.environ["KGFLOW_HOME"] = str(home)
+    use_home(args.home, "ingest")
     from kgflow.orchestration.airflow_home import airflow_env
 
     airflow_env()

@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from common import pct, table, timed  # noqa: E402
+from common import pct, table, timed, use_home  # noqa: E402
 
 
 def load_row(name: str, load) -> list:
@@ -40,11 +39,10 @@ def main() -> None:
     ap.add_argument("--baseline-seconds", type=float, default=30)
     ap.add_argument("--home", type=Path, default=None)
     args = ap.parse_args()
-    home = args.home or Path(tempfile.mkdtemp(prefix="kgflow-bench-refresh-"))
+    home = use_home(args.home, "refresh")
     from tests.integration.gateway_harness import SECRET, LoadGenerator, running_gateway, settings_for
 
-    os.environ.update({"KGFLOW_HOME": str(home), "KGFLOW_JWT_SECRET": SECRET,
-                       "KGFLOW_GATE_MAX_QUESTIONS": str(args.gate_questions)})
+    os.environ.update({"KGFLOW_JWT_SECRET": SECRET, "KGFLOW_GATE_MAX_QUESTIONS": str(args.gate_questions)})
     from kgflow.orchestration.airflow_home import airflow_env
 
     airflow_env()

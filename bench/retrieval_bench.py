@@ -15,12 +15,11 @@ import os
 import random
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import WIKI, pct, table, timed  # noqa: E402
+from common import WIKI, pct, table, timed, use_home  # noqa: E402
 
 
 def windows(passages: list[dict], target: int) -> list[tuple[str, str]]:
@@ -43,8 +42,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--home", type=Path, default=None)
     args = ap.parse_args()
-    home = args.home or Path(tempfile.mkdtemp(prefix="kgflow-bench-retrieval-"))
-    os.environ["KGFLOW_HOME"] = str(home)
+    use_home(args.home, "retrieval")
     import faiss
     import numpy as np
     import pandas as pd

@@ -49,7 +49,6 @@ class LoadGenerator:
                  question: str = "Who leads Project Falcon?", max_new_tokens: int = 4) -> None:
         self.url, self.max_requests, self.max_seconds = url, max_requests, max_seconds
         self.body = {"inputs": question, "parameters": {"max_new_tokens": max_new_tokens}}
-        self.statuses: list[int] = []
         self.records: list[tuple[float, float, int]] = []  # (start, seconds, status), monotonic clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -58,14 +57,17 @@ class LoadGenerator:
         deadline = time.monotonic() + self.max_seconds
         headers = {"Authorization": f"Bearer {mint_token(SECRET, 'load', 'admin')}"}
         with httpx.Client(timeout=60) as c:
-            while not self._stop.is_set() and len(self.statuses) < self.max_requests and time.monotonic() < deadline:
+            while not self._stop.is_set() and len(self.records) < self.max_requests and time.monotonic() < deadline:
                 t0 = time.monotonic()
                 try:
                     status = c.post(f"{self.url}/generate", json=self.body, headers=headers).status_code
                 except httpx.HTTPError:
                     status = 0  # connection-level failure: counted, never hidden
                 self.records.append((t0, time.monotonic() - t0, status))
-                self.statuses.append(status)
+
+    @property
+    def statuses(self) -> list[int]:
+        return [status for _, _, status in self.records]
 
     def failed(self) -> int:
         return sum(s != 200 for s in self.statuses)

@@ -11,6 +11,7 @@ from kgflow.nlp.pii import mask_pii
 from kgflow.retrieval.graph_view import GraphView
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+RELATION_QUESTION = "What is the relation between {subject} and {object}?"  # one per fact
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,10 @@ class Example:
     answer: str
     expected: str  # the entity a correct answer names
     split: str  # train | heldout
+
+    @property
+    def asks_relation(self) -> bool:
+        return self.question.startswith(RELATION_QUESTION.split("{", 1)[0])
 
 
 def _evidence_sentence(text: str, a: str, b: str) -> str | None:
@@ -49,7 +54,7 @@ def build_examples(view: GraphView, heldout_every: int = 4) -> list[Example]:
             context = mask_pii(sentence)[0]
             verb = e.type.replace("_", " ")
             split = _split(s, o, heldout_every)
-            for q, a, expected in ((f"What is the relation between {s} and {o}?", context, o),
+            for q, a, expected in ((RELATION_QUESTION.format(subject=s, object=o), context, o),
                                    (f"{s} {verb} which entity?", f"{o}. {context}", o)):
                 if (q, a) not in seen:
                     seen.add((q, a))

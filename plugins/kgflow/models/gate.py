@@ -30,8 +30,8 @@ class GateDecision:
                 "reasons": self.reasons}
 
 
-def grounded_accuracy(model, tokenizer, examples: list[Example], engine, max_new_tokens: int = 16,
-                      max_questions: int = 8) -> tuple[float, int]:
+def grounded_accuracy(model, tokenizer, examples: list[Example], engine, max_questions: int,
+                      max_new_tokens: int = 16) -> tuple[float, int]:
     """Ask each held-out question through retrieval + the grounded prompt; correct = names the entity."""
     import torch
 
@@ -39,7 +39,7 @@ def grounded_accuracy(model, tokenizer, examples: list[Example], engine, max_new
     from kgflow.models.lora import TURN
 
     # one question per fact, a bounded number: CPU generation is the slow part of the gate
-    held = [e for e in examples if e.split == "heldout" and e.question.startswith("What is the relation")]
+    held = [e for e in examples if e.split == "heldout" and e.asks_relation]
     held = held[:max_questions]
     if not held:
         return float("nan"), 0
@@ -57,9 +57,9 @@ def grounded_accuracy(model, tokenizer, examples: list[Example], engine, max_new
     return correct / len(held), len(held)
 
 
-def score(model, tokenizer, examples: list[Example], engine, max_questions: int = 8) -> ModelScore:
+def score(model, tokenizer, examples: list[Example], engine, max_questions: int) -> ModelScore:
     loss = heldout_loss(model, tokenizer, examples)
-    acc, n = grounded_accuracy(model, tokenizer, examples, engine, max_questions=max_questions)
+    acc, n = grounded_accuracy(model, tokenizer, examples, engine, max_questions)
     return ModelScore(round(loss, 5), round(perplexity(loss), 4), acc, n)
 
 
@@ -74,7 +74,7 @@ def decide(candidate: ModelScore, live: ModelScore, loss_margin: float, accuracy
 
 
 def evaluate(base_dir: Path, candidate_adapter: Path, live_adapter: Path | None, examples: list[Example], engine,
-             loss_margin: float, accuracy_margin: float, max_questions: int = 8) -> GateDecision:
+             loss_margin: float, accuracy_margin: float, max_questions: int) -> GateDecision:
     from peft import PeftModel
 
     from kgflow.models.lora import load_base

@@ -46,7 +46,7 @@ def build_dataset(work: Path, settings: Settings | None = None) -> dict:
     (work / "dataset.json").write_text(json.dumps(to_records(examples), indent=2))
     index = VectorIndexStore(s.index_dir).load()
     snapshot = {"index_version": index.manifest["version"] if index else None, "chunks": len(view.chunks),
-                "facts": sum(1 for e in examples if e.question.startswith("What is the relation")),
+                "facts": sum(e.asks_relation for e in examples),
                 "train": sum(e.split == "train" for e in examples),
                 "heldout": sum(e.split == "heldout" for e in examples)}
     (work / "snapshot.json").write_text(json.dumps(snapshot, indent=2))
