@@ -20,8 +20,23 @@ class Settings(BaseSettings):
     home: Path = Field(default=REPO_ROOT / "var", description="root of all state on the embedded default")
     landing: Path | None = None  # default: <home>/landing
 
-    # Ingestion limits
+    # Landing-zone policy: what a source may contain and who may read it (fails closed)
+    follow_symlinks: bool = False  # symlinks inside the source root; never followed out of it
+    root_department: str = ""  # department of files at the source root; "" = private (admins only)
+    public_departments: list[str] = Field(default_factory=lambda: ["public"])  # top folders everyone may read
+
+    # Ingestion limits: each applies to what a file expands to, not only to its bytes on disk
     max_document_bytes: int = 10 * 1024 * 1024
+    max_expanded_bytes: int = 64 * 1024 * 1024  # zip packages (DOCX/PPTX): sum of uncompressed members
+    max_archive_members: int = 2000
+    max_compression_ratio: float = 200.0  # per zip member; ordinary Office XML compresses ~10-30x
+    max_document_chars: int = 2_000_000  # text a document yields
+    max_chunks_per_document: int = 2000
+    max_nesting_depth: int = 256  # HTML element depth
+    max_attachments: int = 20  # per e-mail
+    max_attachment_depth: int = 2  # e-mails nested in e-mails
+    max_pdf_pages: int = 2000
+    max_entity_chars: int = 120  # longer NER spans are not entities (e.g. one 800 KB token)
     chunk_max_chars: int = 1200
     chunk_new_after_chars: int = 900
     chunk_overlap_chars: int = 150
@@ -71,7 +86,13 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 * 1024
     max_input_chars: int = 4000
     max_new_tokens_limit: int = 512
-    metrics_public: bool = True
+    profile: Literal["embedded", "production"] = "embedded"
+    # None: open on the embedded default, closed (admin only, /docs off) in the production profile
+    expose_docs: bool | None = None
+    expose_info: bool | None = None
+    metrics_public: bool | None = None
+    wildcard_department_roles: list[str] = Field(default_factory=lambda: ["admin"])  # who may hold "*"
+    audit_hmac_key: str | None = None  # keys the audit log's input hash; default: a local secret file
 
     # Model refresh (LoRA) and deployment
     base_model: str = "gemma3-270m"  # name in the registry; weights from llm_model_path or the package
@@ -90,6 +111,14 @@ class Settings(BaseSettings):
     deployer: Literal["local", "docker"] = "local"
     gateway_url: str = "http://127.0.0.1:8090"
     smoke_max_latency_s: float = 30.0
+
+    def exposed(self, what: Literal["docs", "info", "metrics"]) -> bool:
+        value = {"docs": self.expose_docs, "info": self.expose_info, "metrics": self.metrics_public}[what]
+        return self.profile == "embedded" if value is None else value
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
 
     @property
     def models_dir(self) -> Path:

@@ -6,7 +6,8 @@ import hashlib
 
 
 def stable_id(prefix: str, *parts: object) -> str:
-    h = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode("utf-8"), digest_size=12)
+    # surrogateescape: a file name that is not valid UTF-8 still gets its own stable id instead of a crash
+    h = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogateescape"), digest_size=12)
     return f"{prefix}_{h.hexdigest()}"
 
 

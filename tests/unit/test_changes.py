@@ -2,6 +2,7 @@ from pathlib import Path
 
 from kgflow.schemas import empty_frame
 from kgflow.sources.changes import change_set, updated_manifest
+from kgflow.sources.policy import DepartmentPolicy
 
 
 def _landing(tmp_path: Path) -> Path:
@@ -23,10 +24,27 @@ def test_first_scan_sees_every_document_as_new(tmp_path):
     assert set(changes["change"]) == {"new"} and len(changes) == 3
 
 
-def test_department_comes_from_the_top_folder_and_root_files_are_public(tmp_path):
+def test_department_comes_from_the_top_folder(tmp_path):
     changes = change_set(_landing(tmp_path), empty_frame("manifest")).set_index("rel_path")
     assert changes.loc["hr/a.txt", "department"] == "hr"
-    assert list(changes.loc["top.md", "acl"]) == ["*"]
+    assert list(changes.loc["hr/a.txt", "acl"]) == ["hr"]
+
+
+def test_root_files_are_private_by_default(tmp_path):
+    changes = change_set(_landing(tmp_path), empty_frame("manifest")).set_index("rel_path")
+    assert list(changes.loc["top.md", "acl"]) == []
+
+
+def test_root_files_take_the_configured_root_department(tmp_path):
+    policy = DepartmentPolicy(root_department="general")
+    changes = change_set(_landing(tmp_path), empty_frame("manifest"), policy=policy).set_index("rel_path")
+    assert list(changes.loc["top.md", "acl"]) == ["general"]
+
+
+def test_only_configured_departments_are_public(tmp_path):
+    policy = DepartmentPolicy(public_departments=frozenset({"hr"}))
+    changes = change_set(_landing(tmp_path), empty_frame("manifest"), policy=policy).set_index("rel_path")
+    assert list(changes.loc["hr/a.txt", "acl"]) == ["*"]
 
 
 def test_edits_and_deletions_are_detected_by_content_hash(tmp_path):

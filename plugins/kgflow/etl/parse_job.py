@@ -1,13 +1,13 @@
 """Spark job: parse + chunk the run's new and changed documents into staged Parquet tables.
 
 Reads <run>/changes.parquet; writes <run>/documents, <run>/chunks, <run>/quarantine.
-Each document is parsed in a Python worker; a bad one becomes a quarantine row, never a failed job.
+Each document is read through its source root (never by a path that could leave it) and parsed in a
+Python worker; a bad one becomes a quarantine row, never a failed job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pandas as pd
 
@@ -21,16 +21,38 @@ PARSED_DDL = (
 )
 
 
-def parse_partition(limits: dict) -> callable:
+def parse_row(row, limits, chunking: dict, follow_symlinks: bool):
+    """One changes row -> ParsedDocument; reading failures are quarantine reasons like parsing ones."""
+    from pathlib import Path
+
+    from kgflow.parse.document import ParsedDocument, parse_document
+    from kgflow.sources.landing import FileTooLarge, PathEscape, display_name, read_under, unquote_rel
+
+    if row.reason:  # refused at discovery (link, forbidden, bad department): never opened
+        return ParsedDocument(row.doc_id, quarantine_reason=row.reason, quarantine_detail=row.detail)
+    rel = unquote_rel(row.rel_path)
+    try:
+        data = read_under(Path(row.root), rel, follow_symlinks, limits.max_bytes)
+    except FileTooLarge as e:
+        return ParsedDocument(row.doc_id, quarantine_reason="too_large", quarantine_detail=str(e.strerror))
+    except PathEscape:
+        return ParsedDocument(row.doc_id, quarantine_reason="symlink",
+                              quarantine_detail="became a symbolic link after discovery: not followed")
+    except OSError as e:
+        return ParsedDocument(row.doc_id, quarantine_reason="unreadable",
+                              quarantine_detail=f"cannot be read: {e.strerror}")
+    return parse_document(data, display_name(rel), row.doc_id, limits, **chunking)
+
+
+def parse_partition(limits, chunking: dict, follow_symlinks: bool) -> callable:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from kgflow.config import offline_env
-        from kgflow.parse.document import parse_document
 
         offline_env()
         for batch in batches:
             out = []
             for row in batch.itertuples(index=False):
-                p = parse_document(Path(row.path), row.doc_id, **limits)
+                p = parse_row(row, limits, chunking, follow_symlinks)
                 out.append({
                     "doc_id": row.doc_id, "uri": row.uri, "sha256": row.sha256, "department": row.department,
                     "acl": list(row.acl), "size_bytes": int(row.size_bytes), "title": p.title,
@@ -44,25 +66,28 @@ def parse_partition(limits: dict) -> callable:
     return run
 
 
-def run(spark, run_dir: Path) -> dict[str, int]:
+def run(spark, run_dir) -> dict[str, int]:
     from pyspark.sql import functions as F
 
     from kgflow.etl.session import output_partitions
+    from kgflow.parse.sniff import Limits
 
     s = get_settings()
-    limits = {"max_bytes": s.max_document_bytes, "max_chars": s.chunk_max_chars,
-              "new_after": s.chunk_new_after_chars, "overlap": s.chunk_overlap_chars}
+    limits = Limits.from_settings(s)
+    chunking = {"max_chars": s.chunk_max_chars, "new_after": s.chunk_new_after_chars,
+                "overlap": s.chunk_overlap_chars}
     changes = spark.read.parquet(str(run_dir / "changes.parquet")).filter(F.col("change").isin("new", "changed"))
     n = changes.count()
     # one document per task slot, spread evenly: parse cost is per document, not per byte
     parsed = changes.repartition(output_partitions(spark, n, per_core=4)).mapInPandas(
-        parse_partition(limits), schema=PARSED_DDL).cache()
+        parse_partition(limits, chunking, s.follow_symlinks), schema=PARSED_DDL).cache()
     ok = parsed.filter(F.col("reason").isNull())
     docs = ok.select("doc_id", "uri", "title", "sha256", "department", "acl", "format", "size_bytes", "n_elements",
                      F.size("chunks").cast("int").alias("n_chunks"))
     chunks = ok.select("doc_id", F.explode("chunks").alias("c")).select(
         "c.chunk_id", "doc_id", "c.ord", "c.text", "c.page", F.length("c.text").cast("int").alias("n_chars"))
-    quarantine = parsed.filter(F.col("reason").isNotNull()).select("doc_id", "uri", "sha256", "reason", "detail")
+    quarantine = parsed.filter(F.col("reason").isNotNull()).select(
+        "doc_id", "uri", "sha256", "reason", "detail", F.lit("parse").alias("stage"))
     for name, df in (("documents", docs), ("chunks", chunks), ("quarantine", quarantine)):
         df.select(*columns(name)).coalesce(
             max(1, output_partitions(spark, n, 1))).write.mode("overwrite").parquet(str(run_dir / name))

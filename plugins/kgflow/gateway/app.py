@@ -18,13 +18,14 @@ from starlette.concurrency import run_in_threadpool
 
 from kgflow import __version__
 from kgflow.config import Settings, get_settings, offline_env
-from kgflow.gateway.audit import AuditLog
+from kgflow.gateway.audit import AuditLog, AuditRow
 from kgflow.gateway.auth import Authenticator, Principal, require_role
 from kgflow.gateway.backends import BackendRouter, make_backend
-from kgflow.gateway.errors import ApiError, error_body, install_error_handlers
+from kgflow.gateway.errors import ApiError, error_body, error_response, install_error_handlers
+from kgflow.gateway.local_secret import local_secret
 from kgflow.gateway.metrics import GatewayMetrics
 from kgflow.gateway.ratelimit import RateLimiter
-from kgflow.gateway.requests import ChatRequest, TgiRequest, parse_body
+from kgflow.gateway.requests import ChatRequest, TgiRequest, UpstreamSwitch, parse_body
 from kgflow.gateway.stream_mask import StreamMasker
 from kgflow.llm import prompts
 from kgflow.llm.base import BackendError, BackendUnavailable, Generation, GenParams, LLMBackend, StreamPiece
@@ -32,6 +33,25 @@ from kgflow.nlp.pii import mask_pii
 from kgflow.retrieval.engine import NoKnowledgeBase, RetrievalEngine, RetrievalResult
 
 log = logging.getLogger("kgflow.gateway")
+_REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+UNMATCHED = "(unmatched)"  # metrics label of every path no route serves: 404 scans add no series
+
+
+@dataclass
+class RequestContext:
+    """Who is asking and under which id; every audit row of the request is written from it."""
+
+    request_id: str
+    client: str | None
+    principal: Principal | None = None
+    input_text: str | None = None
+    output_chars: int = 0
+    deferred: bool = False  # a stream audits itself when it ends
+
+    def row(self, endpoint: str, status: int, latency_ms: float) -> AuditRow:
+        p = self.principal
+        return AuditRow(self.request_id, p.sub if p else "unauthenticated", p.role if p else None, self.client,
+                        endpoint, self.input_text, self.output_chars, latency_ms, status)
 
 
 @dataclass
@@ -62,10 +82,14 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
             gw.server.stop()
         gw.audit.close()
 
-    app = FastAPI(title="kgflow gateway", version=__version__, lifespan=lifespan)
+    docs = s.exposed("docs")
+    app = FastAPI(title="kgflow gateway", version=__version__, lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
+    key = (s.audit_hmac_key or local_secret(s.secrets_dir, "audit_hmac_key")).encode()
     app.state.gw = Gateway(s, engine or RetrievalEngine(s), BackendRouter(backend) if backend else None,
                            Authenticator(s), RateLimiter(s.rate_limit_per_s, s.rate_limit_burst),
-                           AuditLog(s.home / "audit" / "gateway_audit.db"), GatewayMetrics())
+                           AuditLog(s.home / "audit" / "gateway_audit.db", key), GatewayMetrics())
     install_error_handlers(app)
     _routes(app)
     return app
@@ -89,9 +113,23 @@ def _gw(request: Request) -> Gateway:
     return request.app.state.gw
 
 
+def _ctx(request: Request) -> RequestContext:
+    return request.state.ctx
+
+
 def _guard(request: Request, *roles: str) -> Principal:
     gw = _gw(request)
-    p = gw.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    ctx = _ctx(request)
+    try:
+        p = gw.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    except ApiError as e:
+        # failed credentials are limited per client address, so guessing tokens is slow too
+        wait = gw.limiter.acquire(f"addr:{ctx.client}") if e.status == 401 else 0.0
+        if wait > 0:
+            raise ApiError(429, "too many unauthenticated requests from this address",
+                           headers={"Retry-After": str(max(1, round(wait)))}) from e
+        raise
+    ctx.principal = p
     require_role(p, *(roles or ("admin", "api_user")))
     wait = gw.limiter.acquire(p.key)
     if wait > 0:
@@ -178,22 +216,31 @@ def _routes(app: FastAPI) -> None:
     @app.middleware("http")
     async def observe(request: Request, call_next):
         start = time.perf_counter()
-        response = await call_next(request)
         gw = _gw(request)
-        path = request.url.path
-        gw.metrics.requests.labels(path, str(response.status_code)).inc()
-        gw.metrics.latency.labels(path).observe(time.perf_counter() - start)
-        if path not in ("/metrics", "/health") and response.status_code >= 400:
-            gw.audit.record(request.state.__dict__.get("user", "unauthenticated"), None, path, None, 0,
-                            (time.perf_counter() - start) * 1e3, response.status_code)
+        given = request.headers.get("x-request-id", "")
+        rid = given if 0 < len(given) <= 64 and set(given) <= _REQUEST_ID_OK else uuid.uuid4().hex
+        request.state.ctx = ctx = RequestContext(rid, request.client.host if request.client else None)
+        try:
+            response = await call_next(request)
+        except Exception:  # the error handler answers too, but only here does the request get its audit row
+            log.exception("unhandled error on %s (request %s)", request.url.path, rid)
+            response = error_response(500, f"internal error (logged by the gateway as request {rid})", "internal")
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", UNMATCHED)
+        latency = time.perf_counter() - start
+        gw.metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        gw.metrics.latency.labels(endpoint).observe(latency)
+        response.headers["X-Request-ID"] = rid
+        if endpoint not in ("/metrics", "/health") and not ctx.deferred:
+            gw.audit.record(ctx.row(endpoint, response.status_code, latency * 1e3))
         return response
 
     async def tgi_generate(request: Request, force_stream: bool | None, as_list: bool) -> Response:
         gw = _gw(request)
         start = time.perf_counter()
         p = _guard(request)
-        request.state.user = p.sub
         body: TgiRequest = await parse_body(request, TgiRequest, gw.settings.max_request_bytes)
+        _ctx(request).input_text = body.inputs
         _check_input(gw, body.inputs)
         tp = body.parameters
         params = _params(gw, tp.max_new_tokens, temperature=tp.temperature, top_p=tp.top_p, top_k=tp.top_k,
@@ -202,7 +249,8 @@ def _routes(app: FastAPI) -> None:
         messages = prompts.grounded_messages(body.inputs, r)
         if force_stream if force_stream is not None else body.stream:
             pieces = await _open_stream(gw, messages, params)
-            return StreamingResponse(_tgi_events(gw, pieces, r, p, body.inputs, start),
+            _ctx(request).deferred = True
+            return StreamingResponse(_tgi_events(gw, pieces, r, _ctx(request), request.scope["route"].path, start),
                                      media_type="text/event-stream")
         gen = await _generate(gw, messages, params)
         text = mask_pii(gen.text)[0]
@@ -213,8 +261,7 @@ def _routes(app: FastAPI) -> None:
             out["details"] = {"finish_reason": gen.finish_reason, "generated_tokens": gen.generated_tokens,
                               "seed": tp.seed, "prefill": [], "tokens": [], "top_tokens": None,
                               "best_of_sequences": None}
-        gw.audit.record(p.sub, p.role, request.url.path, body.inputs, len(text), (time.perf_counter() - start) * 1e3,
-                        200)
+        _ctx(request).output_chars = len(text)
         return JSONResponse([out] if as_list else out)
 
     @app.post("/generate")
@@ -235,12 +282,12 @@ def _routes(app: FastAPI) -> None:
         gw = _gw(request)
         start = time.perf_counter()
         p = _guard(request)
-        request.state.user = p.sub
         body: ChatRequest = await parse_body(request, ChatRequest, gw.settings.max_request_bytes)
         users = [m for m in body.messages if m.role == "user" and m.content]
         if not users:
             raise ApiError(422, "Input validation error: messages: at least one user message with content")
         question = users[-1].content
+        _ctx(request).input_text = question
         _check_input(gw, "".join(m.content or "" for m in body.messages))
         stop = [body.stop] if isinstance(body.stop, str) else body.stop
         params = _params(gw, body.max_tokens, temperature=body.temperature or None, top_p=body.top_p,
@@ -254,13 +301,13 @@ def _routes(app: FastAPI) -> None:
         fingerprint = f"kgflow-{__version__}-{r.version}"
         if body.stream:
             pieces = await _open_stream(gw, messages, params)
-            return StreamingResponse(_chat_events(gw, pieces, r, p, question, start, cid, created, model, fingerprint),
-                                     media_type="text/event-stream")
+            _ctx(request).deferred = True
+            return StreamingResponse(_chat_events(gw, pieces, r, _ctx(request), start, cid, created, model,
+                                                  fingerprint), media_type="text/event-stream")
         gen = await _generate(gw, messages, params)
         text = mask_pii(gen.text)[0]
         gw.metrics.tokens.inc(gen.generated_tokens)
-        gw.audit.record(p.sub, p.role, "/v1/chat/completions", question, len(text),
-                        (time.perf_counter() - start) * 1e3, 200)
+        _ctx(request).output_chars = len(text)
         return JSONResponse({
             "id": cid, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": fingerprint,
@@ -274,6 +321,8 @@ def _routes(app: FastAPI) -> None:
     async def info(request: Request) -> dict:
         gw = _gw(request)
         s = gw.settings
+        if not s.exposed("info"):
+            _guard(request)
         try:
             version = await run_in_threadpool(lambda: gw.engine.snapshot().version)
         except NoKnowledgeBase:
@@ -300,7 +349,7 @@ def _routes(app: FastAPI) -> None:
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         gw = _gw(request)
-        if not gw.settings.metrics_public:
+        if not gw.settings.exposed("metrics"):
             _guard(request, "admin")
         try:
             gw.metrics.index_vectors.set(gw.engine.snapshot().index.manifest["count"])
@@ -313,15 +362,16 @@ def _routes(app: FastAPI) -> None:
         """Blue/green: point generation at another backend URL; in-flight requests finish on the old one."""
         gw = _gw(request)
         _guard(request, "admin")
-        body = await request.json()
-        kind, url = body.get("backend", gw.settings.llm_backend), body.get("url")
-        if not url:
-            raise ApiError(422, "Input validation error: url is required")
-        backend = make_backend(kind, url, gw.settings, model=body.get("model"))
+        body: UpstreamSwitch = await parse_body(request, UpstreamSwitch, gw.settings.max_request_bytes)
+        kind, url = body.backend or gw.settings.llm_backend, body.url
+        try:
+            backend = make_backend(kind, url, gw.settings, model=body.model)
+        except (KeyError, ValueError) as e:
+            raise ApiError(422, f"Input validation error: backend: unknown backend {kind!r}", "validation") from e
         if not await backend.health():
             await backend.aclose()
             raise ApiError(503, f"new upstream {url} is not healthy; not switching", "overloaded")
-        await gw.router.switch(backend, body.get("label", url))
+        await gw.router.switch(backend, body.label or url)
         return {"upstream": gw.router.label, "url": url}
 
     @app.post("/admin/reload")
@@ -333,7 +383,7 @@ def _routes(app: FastAPI) -> None:
         return {"index_version": snap.version}
 
 
-async def _tgi_events(gw: Gateway, pieces, r: RetrievalResult, p: Principal, question: str,
+async def _tgi_events(gw: Gateway, pieces, r: RetrievalResult, ctx: RequestContext, endpoint: str,
                       start: float) -> AsyncIterator[str]:
     masker, n, finish = StreamMasker(), 0, "eos_token"
     try:
@@ -356,11 +406,11 @@ async def _tgi_events(gw: Gateway, pieces, r: RetrievalResult, p: Principal, que
     except (BackendUnavailable, BackendError) as e:
         status = 503
         yield _sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
-    gw.audit.record(p.sub, p.role, "/generate_stream", question, len(masker.text), (time.perf_counter() - start) * 1e3,
-                    status)
+    ctx.output_chars = len(masker.text)
+    gw.audit.record(ctx.row(endpoint, status, (time.perf_counter() - start) * 1e3))
 
 
-async def _chat_events(gw: Gateway, pieces, r: RetrievalResult, p: Principal, question: str, start: float,
+async def _chat_events(gw: Gateway, pieces, r: RetrievalResult, ctx: RequestContext, start: float,
                        cid: str, created: int, model: str, fingerprint: str) -> AsyncIterator[str]:
     masker, finish = StreamMasker(), None
 
@@ -384,5 +434,5 @@ async def _chat_events(gw: Gateway, pieces, r: RetrievalResult, p: Principal, qu
     except (BackendUnavailable, BackendError) as e:
         status = 503
         yield _sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
-    gw.audit.record(p.sub, p.role, "/v1/chat/completions", question, len(masker.text),
-                    (time.perf_counter() - start) * 1e3, status)
+    ctx.output_chars = len(masker.text)
+    gw.audit.record(ctx.row("/v1/chat/completions", status, (time.perf_counter() - start) * 1e3))

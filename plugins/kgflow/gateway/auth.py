@@ -12,6 +12,7 @@ import jwt
 
 from kgflow.config import Settings
 from kgflow.gateway.errors import ApiError
+from kgflow.sources.policy import ALL, valid_department
 
 ROLES = ("admin", "api_user")
 
@@ -30,10 +31,22 @@ class Principal:
 ANONYMOUS = Principal("anonymous", "api_user", None)
 
 
-def _departments(claim) -> frozenset[str]:
+# One claim name for JWTs and API keys: `departments` (a list, or one string). `department` is accepted
+# as well, for tokens minted before the names were unified; a token carrying both is refused.
+DEPARTMENTS_CLAIM, LEGACY_CLAIM = "departments", "department"
+
+
+def _departments(claims: dict) -> frozenset[str]:
+    if DEPARTMENTS_CLAIM in claims and LEGACY_CLAIM in claims:
+        raise Authenticator.unauthorized("token carries both 'departments' and 'department': send one")
+    claim = claims.get(DEPARTMENTS_CLAIM, claims.get(LEGACY_CLAIM))
     if claim is None:
         return frozenset()
-    return frozenset([claim] if isinstance(claim, str) else claim)
+    values = [claim] if isinstance(claim, str) else claim
+    if not isinstance(values, list) or not all(v == ALL or valid_department(v) for v in values):
+        raise Authenticator.unauthorized("claim 'departments' must be a department name or a list of them "
+                                         "(lower-case letters, digits, '-' and '_')")
+    return frozenset(values)
 
 
 class Authenticator:
@@ -50,12 +63,13 @@ class Authenticator:
             return ANONYMOUS
         token = None
         if authorization:
-            scheme, _, token = authorization.partition(" ")
+            scheme, _, token = authorization.strip().partition(" ")
+            token = token.strip()
             if scheme.lower() != "bearer" or not token:
-                raise self._unauthorized("Authorization must be 'Bearer <token>'")
-        token = token or api_key
+                raise self.unauthorized("Authorization must be 'Bearer <token>'")
+        token = token or (api_key or "").strip()
         if not token:
-            raise self._unauthorized("missing credentials: send 'Authorization: Bearer <JWT or API key>'")
+            raise self.unauthorized("missing credentials: send 'Authorization: Bearer <JWT or API key>'")
         return self._from_jwt(token) if token.count(".") == 2 else self._from_api_key(token)
 
     def _from_jwt(self, token: str) -> Principal:
@@ -64,33 +78,40 @@ class Authenticator:
         elif self.s.jwt_secret:
             key, algs = self.s.jwt_secret, ["HS256"]
         else:
-            raise self._unauthorized("JWT authentication is not configured on this gateway")
+            raise self.unauthorized("JWT authentication is not configured on this gateway")
         try:
             claims = jwt.decode(token, key, algorithms=algs, options={"require": ["exp", "iat", "sub"]})
         except jwt.ExpiredSignatureError as e:
-            raise self._unauthorized("token expired") from e
-        except jwt.PyJWTError as e:
-            raise self._unauthorized(f"invalid token: {e}") from e
-        if claims["exp"] - claims["iat"] > self.s.jwt_max_ttl_s:
-            raise self._unauthorized(f"token lifetime exceeds {self.s.jwt_max_ttl_s // 60} minutes")
-        return self._principal(claims.get("sub"), claims.get("role"), claims.get("department"))
+            raise self.unauthorized("token expired") from e
+        except (jwt.PyJWTError, ValueError, TypeError) as e:
+            raise self.unauthorized(f"invalid token: {e}"[:200]) from e
+        exp, iat = claims["exp"], claims["iat"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, iat)):
+            raise self.unauthorized("claims 'exp' and 'iat' must be numbers (seconds since the epoch)")
+        if exp - iat > self.s.jwt_max_ttl_s:
+            raise self.unauthorized(f"token lifetime exceeds {self.s.jwt_max_ttl_s // 60} minutes")
+        if not isinstance(claims["sub"], str) or not claims["sub"].strip() or len(claims["sub"]) > 256:
+            raise self.unauthorized("claim 'sub' must be a non-empty string")
+        return self._principal(claims["sub"], claims.get("role"), _departments(claims))
 
     def _from_api_key(self, key: str) -> Principal:
-        entry = self._keys.get(hashlib.sha256(key.encode()).hexdigest())
-        if entry is None:
-            raise self._unauthorized("unknown API key")
-        return self._principal(entry.get("sub", "api-key"), entry.get("role"), entry.get("departments"))
+        entry = self._keys.get(hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest())
+        if not isinstance(entry, dict):
+            raise self.unauthorized("unknown API key")
+        return self._principal(str(entry.get("sub", "api-key")), entry.get("role"), _departments(entry))
 
-    def _principal(self, sub, role, departments) -> Principal:
-        if role not in ROLES:
-            raise ApiError(403, f"role {role!r} may not use this API")
-        depts = _departments(departments)
+    def _principal(self, sub: str, role, depts: frozenset[str]) -> Principal:
+        if not isinstance(role, str) or role not in ROLES:
+            raise ApiError(403, f"role {str(role)[:40]!r} may not use this API")
         if role == "admin" and not depts:
-            depts = frozenset({"*"})
-        return Principal(str(sub), role, depts)
+            depts = frozenset({ALL})
+        if ALL in depts and role not in self.s.wildcard_department_roles:
+            raise ApiError(403, f"department '*' (every department) is not granted to role {role!r}; "
+                                "list the departments instead")
+        return Principal(sub, role, depts)
 
     @staticmethod
-    def _unauthorized(message: str) -> ApiError:
+    def unauthorized(message: str) -> ApiError:
         return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -100,7 +121,7 @@ def mint_token(secret: str, sub: str, role: str = "api_user", departments: list[
     now = int(now if now is not None else time.time())
     claims = {"sub": sub, "role": role, "iat": now, "exp": now + ttl_s}
     if departments is not None:
-        claims["department"] = departments
+        claims[DEPARTMENTS_CLAIM] = departments
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 

@@ -10,6 +10,8 @@ from kgflow.llm.base import LLMBackend
 
 
 def make_backend(kind: str, url: str, settings: Settings, model: str | None = None) -> LLMBackend:
+    if kind not in ("tgi", "llamacpp"):
+        raise ValueError(f"unknown generation backend {kind!r}")
     if kind == "tgi":
         from kgflow.llm.tgi import TgiBackend
 

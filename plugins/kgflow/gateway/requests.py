@@ -54,24 +54,46 @@ class ChatRequest(BaseModel):
     repetition_penalty: float | None = None
 
 
-async def parse_body(request: Request, model: type[BaseModel], max_bytes: int):
+class UpstreamSwitch(BaseModel):
+    """POST /admin/upstream: point generation at another backend (blue/green)."""
+
+    model_config = ConfigDict(extra="ignore")
+    url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://")
+    backend: str | None = None
+    model: str | None = None
+    label: str | None = Field(default=None, max_length=200)
+
+
+async def read_capped(request: Request, max_bytes: int) -> bytes:
+    """The body, refused with 413 as soon as it passes max_bytes: a chunked upload without a
+    Content-Length is never buffered past the limit."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, f"request body of {declared} bytes exceeds the limit of {max_bytes}")
-    raw = await request.body()
-    if len(raw) > max_bytes:
-        raise ApiError(413, f"request body of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > max_bytes:
+            raise ApiError(413, f"request body exceeds the limit of {max_bytes} bytes")
+        parts.append(part)
+    return b"".join(parts)
+
+
+async def parse_body(request: Request, model: type[BaseModel], max_bytes: int):
+    raw = await read_capped(request, max_bytes)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ApiError(400, f"request body is not valid UTF-8 (byte {e.start})") from e
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ApiError(400, f"request body is not valid JSON: {e.msg} at {e.pos}") from e
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ApiError(400, f"request body is not valid JSON: {getattr(e, 'msg', 'nested too deeply')}") from e
+    if not isinstance(data, dict):
+        raise ApiError(422, "Input validation error: body: must be a JSON object", "validation")
     try:
         return model.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "body"
-        raise ApiError(422, f"Input validation error: {where}: {first['msg']}", "validation") from e
+        raise ApiError(422, f"Input validation error: {where}: {first['msg']}"[:500], "validation") from e

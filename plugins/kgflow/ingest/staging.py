@@ -16,6 +16,14 @@ def run_dir(root: Path, run_id: str) -> Path:
     return root / safe
 
 
+def private_dir(path: Path) -> Path:
+    """Staged data holds document text: only the pipeline's own user may read it (0700 all the way)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for p in (path.parent, path):
+        p.chmod(0o700)
+    return path
+
+
 def read_table(run: Path, name: str) -> pd.DataFrame:
     """A staged table (Spark writes a directory of parts); empty with the right columns if absent."""
     path = run / name

@@ -10,28 +10,53 @@ import pandas as pd
 
 from kgflow.config import Settings, get_settings
 from kgflow.graph import GraphBatch, open_graph_store
-from kgflow.ingest.staging import read_json, read_table, run_dir, write_json
+from kgflow.ingest.isolate import documents_of_rows, drop_documents, quarantine_rows, write_table
+from kgflow.ingest.staging import private_dir, read_json, read_table, run_dir, write_json
 from kgflow.quality.validate import ValidationFailed, validate_tables
 from kgflow.sources.changes import PENDING, change_set, load_manifest, updated_manifest
+from kgflow.sources.landing import check_source
+from kgflow.sources.policy import DepartmentPolicy
 from kgflow.vectors.index_store import VectorIndexStore
 
 log = logging.getLogger("kgflow.ingest")
 STAGED = ("documents", "chunks", "quarantine", "mentions", "entities", "relations")
 
 
+_STATE_DIRS = ("secrets", "state", "runs", "graph", "index", "audit", "models", "airflow", "logs", "bench")
+
+
+def forbidden_paths(s: Settings) -> list[Path]:
+    """kgflow's own state and secrets: never a source, never read as a document."""
+    home = s.home.resolve()
+    keep = None
+    landing = s.landing_dir.resolve()
+    if landing.is_relative_to(home) and landing != home:
+        keep = landing.relative_to(home).parts[0]
+    children = {p.name for p in home.iterdir()} if home.is_dir() else set()
+    paths = [home / n for n in sorted(children | set(_STATE_DIRS)) if n != keep]
+    if keep is None:
+        paths.append(home)
+    paths += [Path(p) for p in (s.api_keys_file,) if p]
+    return paths
+
+
 def discover(run_id: str, source: str | None = None, full_rebuild: bool = False,
              max_documents: int | None = None, settings: Settings | None = None) -> dict:
     s = settings or get_settings()
     landing = Path(source.removeprefix("file://")) if source else s.landing_dir
-    if not landing.is_dir():
-        raise FileNotFoundError(f"landing zone {landing} does not exist")
+    forbidden = forbidden_paths(s)
+    landing = check_source(landing, forbidden)
     run = run_dir(s.runs_dir, run_id)
-    run.mkdir(parents=True, exist_ok=True)
-    changes = change_set(landing, load_manifest(s.manifest_path), full_rebuild, max_documents)
+    private_dir(run)
+    changes = change_set(landing, load_manifest(s.manifest_path), full_rebuild, max_documents,
+                         policy=DepartmentPolicy.from_settings(s), follow_symlinks=s.follow_symlinks,
+                         forbidden=forbidden)
     changes.to_parquet(run / "changes.parquet", index=False)
     counts = changes["change"].value_counts().to_dict()
+    rejected = changes["reason"].notna() & changes["change"].isin(PENDING)
     summary = {"run_dir": str(run), "landing": str(landing), "full_rebuild": full_rebuild,
-               **{k: int(counts.get(k, 0)) for k in ("new", "changed", "unchanged", "deleted")}}
+               **{k: int(counts.get(k, 0)) for k in ("new", "changed", "unchanged", "deleted")},
+               "rejected_at_discovery": int(rejected.sum())}
     write_json(run, "discover.json", summary)
     log.info("discovered %s", summary)
     return summary
@@ -46,14 +71,50 @@ def staged_tables(run: Path) -> dict[str, pd.DataFrame]:
     return {name: read_table(run, name) for name in STAGED}
 
 
-def validate(run: Path) -> dict:
-    """Great Expectations over the staged tables; the report is saved as <run>/validation.json."""
-    report = validate_tables(staged_tables(run))
+def validate(run: Path, max_rounds: int = 3) -> dict:
+    """Great Expectations over the staged tables; the report is saved as <run>/validation.json.
+
+    Documents quarantined by parse or extract leave every staged table first. A document whose own rows
+    break a row-level expectation is quarantined ('invalid') and the suites run again without it; only a
+    failure no document can be blamed for (a table-level expectation) fails the run.
+    """
+    tables = staged_tables(run)
+    changes = pd.read_parquet(run / "changes.parquet") if (run / "changes.parquet").exists() else None
+    earlier = pd.concat([tables["quarantine"], read_table(run, "quarantine_extract")], ignore_index=True)
+    tables = drop_documents(tables, set(earlier["doc_id"]))
+    invalid: dict[str, tuple[str, str, str]] = {}
+    for _ in range(max_rounds):
+        report = validate_tables(tables)
+        if report["success"]:
+            break
+        blamed: dict[str, tuple[str, str, str]] = {}
+        for table, suite in report["suites"].items():
+            for f in suite["failed"]:
+                for d in documents_of_rows(tables, table, f["rows"] or []):
+                    blamed.setdefault(d, ("invalid", f"{table}: {f['expectation']} {f['kwargs']}"[:500], "validate"))
+        if not blamed:
+            break
+        invalid.update(blamed)
+        tables = drop_documents(tables, set(blamed))
+    quarantine = earlier
+    if invalid and changes is not None:
+        quarantine = pd.concat([earlier, quarantine_rows(changes, invalid)], ignore_index=True)
+    if changes is not None:  # extract-stage rows know only their doc_id
+        known = changes.set_index("doc_id")
+        quarantine["uri"] = quarantine["uri"].fillna(quarantine["doc_id"].map(known["uri"]))
+        quarantine["sha256"] = quarantine["sha256"].fillna(quarantine["doc_id"].map(known["sha256"]))
+        for name in ("documents", "chunks", "mentions", "entities", "relations"):
+            write_table(run, name, tables[name])
+        write_table(run, "quarantine", quarantine)
+    for suite in report["suites"].values():
+        for f in suite["failed"]:
+            f["rows"] = f["rows"][:20] if f["rows"] is not None else None
+    report["quarantined_by_validation"] = sorted(invalid)
     write_json(run, "validation.json", report)
     if not report["success"]:
         failed = {t: r["failed"] for t, r in report["suites"].items() if not r["success"]}
         raise ValidationFailed(f"staged data failed validation (kept in {run}): {failed}")
-    return {t: r["rows"] for t, r in report["suites"].items()}
+    return {**{t: r["rows"] for t, r in report["suites"].items()}, "quarantined": len(quarantine)}
 
 
 def retired_documents(run: Path) -> list[str]:

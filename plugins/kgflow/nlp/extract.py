@@ -21,7 +21,15 @@ def _resolve_short_names(spans_by_chunk: list[list]) -> dict[str, str]:
     return full
 
 
-def extract_chunks(rows: Iterable[dict], batch_size: int = 64) -> Iterator[tuple[str, dict]]:
+def is_entity_text(text: str, max_chars: int) -> bool:
+    """A bound enforced where entities are produced: no empty, letterless or over-long names (one
+    800 KB token is not an entity), so no document can fail the run's validation with them."""
+    s = surface_form(text)
+    return bool(s) and len(s) <= max_chars and any(c.isalpha() for c in s)
+
+
+def extract_chunks(rows: Iterable[dict], batch_size: int = 64,
+                   max_entity_chars: int = 120) -> Iterator[tuple[str, dict]]:
     """rows: dicts with chunk_id, doc_id, text, in document order. Yields ('mention'|'relation', row)."""
     nlp = load_nlp()
     keep = kept_labels()
@@ -31,7 +39,8 @@ def extract_chunks(rows: Iterable[dict], batch_size: int = 64) -> Iterator[tuple
     for i, r in enumerate(rows):
         by_doc[r["doc_id"]].append(i)
     for doc_id, idxs in by_doc.items():
-        spans_by_chunk = [[e for e in docs[i].ents if e.label_ in keep and surface_form(e.text)] for i in idxs]
+        spans_by_chunk = [[e for e in docs[i].ents if e.label_ in keep and is_entity_text(e.text, max_entity_chars)]
+                          for i in idxs]
         short = _resolve_short_names(spans_by_chunk)
 
         def name_of(span, short: dict[str, str] = short) -> str:

@@ -13,6 +13,8 @@ from kgflow.config import get_settings, offline_env
 
 def prepare_env() -> None:
     offline_env()
+    # Staged tables hold document text: files this task and its spark-submit children write are 0600.
+    os.umask(0o077)
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")

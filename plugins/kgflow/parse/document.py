@@ -1,15 +1,14 @@
-"""Turn one landing-zone file into a parsed document: sniff -> partition -> chunk -> mask PII."""
+"""Turn one landing-zone file's bytes into a parsed document: sniff -> partition -> chunk -> mask PII."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from kgflow.chunking.chunker import Chunk, chunk_elements
 from kgflow.nlp.pii import mask_pii
 from kgflow.parse.errors import QuarantineError
-from kgflow.parse.partition import document_title, partition_file
-from kgflow.parse.sniff import sniff
+from kgflow.parse.partition import document_title, partition_bytes
+from kgflow.parse.sniff import SUPPORTED, Limits, email_attachments, extension, sniff
 
 
 @dataclass
@@ -24,14 +23,22 @@ class ParsedDocument:
     pii_masked: dict[str, int] = field(default_factory=dict)
 
 
-def parse_document(
-    path: Path, doc_id: str, max_bytes: int, max_chars: int, new_after: int, overlap: int
-) -> ParsedDocument:
-    """Never raises for a bad document: the result carries the quarantine reason instead."""
+def parse_document(data: bytes, name: str, doc_id: str, limits: Limits, max_chars: int, new_after: int,
+                   overlap: int) -> ParsedDocument:
+    """Never raises for a bad document: the result carries the quarantine reason instead.
+
+    `name` is the document's path below its source (for the extension and a fallback title only).
+    """
     try:
-        fmt = sniff(path, max_bytes)
-        elements = partition_file(path, fmt)
-        title, _ = mask_pii(document_title(elements, path, fmt))
+        fmt, elements = _elements(data, name, limits, depth=0)
+        total = sum(len(el.text) for el in elements)
+        if total > limits.max_chars:
+            raise QuarantineError("expands_too_large", f"{total} characters of text exceeds the limit of "
+                                                       f"{limits.max_chars}")
+        if total // max(1, new_after) > limits.max_chunks:
+            raise QuarantineError("expands_too_large", f"{total} characters make more than {limits.max_chunks} "
+                                                       "chunks")
+        title, _ = mask_pii(document_title(elements, name, fmt))
         masked: dict[str, int] = {}
 
         def clean(text: str) -> str:
@@ -41,8 +48,32 @@ def parse_document(
             return text
 
         chunks = chunk_elements(elements, doc_id, max_chars, new_after, overlap, clean)
-        return ParsedDocument(doc_id, title, fmt, len(elements), chunks, pii_masked=masked)
+        if len(chunks) > limits.max_chunks:
+            raise QuarantineError("expands_too_large", f"{len(chunks)} chunks exceeds the limit of {limits.max_chunks}")
+        if not chunks:
+            raise QuarantineError("empty", "no text could be extracted")
+        return ParsedDocument(doc_id, title[:500], fmt, len(elements), chunks, pii_masked=masked)
     except QuarantineError as q:
         return ParsedDocument(doc_id, quarantine_reason=q.reason, quarantine_detail=q.detail)
-    except OSError as e:
-        return ParsedDocument(doc_id, quarantine_reason="corrupt", quarantine_detail=f"unreadable: {e}")
+    except RecursionError:
+        return ParsedDocument(doc_id, quarantine_reason="too_deep", quarantine_detail="nests too deeply to parse")
+    except MemoryError:
+        return ParsedDocument(doc_id, quarantine_reason="expands_too_large",
+                              quarantine_detail="parsing ran out of memory")
+
+
+def _elements(data: bytes, name: str, limits: Limits, depth: int) -> tuple[str, list]:
+    sniffed = sniff(data, name, limits)
+    elements = partition_bytes(data, sniffed)
+    if sniffed.format == "eml":
+        for att in email_attachments(data, limits, depth):
+            if extension(att.name) not in SUPPORTED:
+                continue  # images, calendars, signatures: not documents, and never parsed
+            try:
+                _, inner = _elements(att.data, att.name, limits, depth + 1)
+            except QuarantineError as q:
+                raise QuarantineError(q.reason, f"attachment {att.name[:80]!r}: {q.detail}") from q
+            elements += inner
+    if not elements:
+        raise QuarantineError("empty", "no text could be extracted")
+    return sniffed.format, elements

@@ -1,8 +1,10 @@
-"""Why a document was quarantined: a small closed set of reasons a user can filter on."""
+"""Why a document was quarantined: a closed set of reasons a user can filter on (schemas/quarantine_reasons.json)."""
 
 from __future__ import annotations
 
-REASONS = ("corrupt", "encrypted", "empty", "too_large", "mislabeled", "unsupported")
+from kgflow.schemas import load_json
+
+REASONS: dict[str, str] = load_json("quarantine_reasons.json")
 
 
 class QuarantineError(Exception):

@@ -57,17 +57,25 @@ def validate_tables(tables: dict[str, pd.DataFrame], suites: list[dict] | None =
             suite.add_expectation(ExpectationConfiguration(type=exp["type"], kwargs=kwargs).to_domain_obj())
         batch = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("all").get_batch(
             batch_parameters={"dataframe": tables[table]})
-        result = batch.validate(suite)
+        result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
         failed = [
             {"expectation": r.expectation_config.type, "kwargs": _short(r.expectation_config.kwargs),
              "unexpected": r.result.get("unexpected_count"),
-             "examples": [str(x)[:120] for x in (r.result.get("partial_unexpected_list") or [])[:3]]}
+             "examples": [str(x)[:120] for x in (r.result.get("partial_unexpected_list") or [])[:3]],
+             "rows": _row_indices(r.result.get("unexpected_index_list"))}
             for r in result.results if not r.success
         ]
         report["suites"][table] = {"success": bool(result.success), "rows": len(tables[table]),
                                    "evaluated": len(result.results), "failed": failed}
         report["success"] &= bool(result.success)
     return report
+
+
+def _row_indices(found) -> list[int] | None:
+    """Row positions that broke a row-level expectation; None for a table-level one."""
+    if found is None:
+        return None
+    return [int(x["index"]) if isinstance(x, dict) else int(x) for x in found]
 
 
 def _short(kwargs: dict) -> dict:

@@ -18,12 +18,12 @@ from kgflow.graph import open_graph_store
 from kgflow.retrieval.fusion import reciprocal_rank_fusion, within_budget
 from kgflow.retrieval.graph_view import ChunkInfo, GraphView
 from kgflow.retrieval.linking import link_entities, parse_question
+from kgflow.sources.policy import ALL, may_read
 from kgflow.vectors.index_store import VectorIndex, VectorIndexStore
 
 log = logging.getLogger("kgflow.retrieval")
 HOP_DECAY = 0.5
 VERB_BOOST = 2.0  # an edge whose verb the question uses ("acquired" -> acquire) counts double
-ALL = "*"
 
 
 class NoKnowledgeBase(Exception):
@@ -75,13 +75,13 @@ class Snapshot:
             return None
         if departments not in self._acl_cache:
             ids = self.index.ids
-            ok = ids["acl"].map(lambda acl: ALL in acl or bool(departments.intersection(acl)))
+            ok = ids["acl"].map(lambda acl: may_read(acl, departments))
             self._acl_cache[departments] = ids.loc[ok, "faiss_id"].to_numpy(dtype="int64")
         return self._acl_cache[departments]
 
 
 def chunk_allowed(chunk: ChunkInfo, departments: frozenset[str] | None) -> bool:
-    return departments is None or ALL in departments or ALL in chunk.acl or bool(departments.intersection(chunk.acl))
+    return may_read(chunk.acl, departments)
 
 
 class RetrievalEngine:
@@ -160,7 +160,8 @@ class RetrievalEngine:
                     k: int) -> tuple[list[str], list[Fact], list[str]]:
         doc = parse_question(question)
         verbs = {t.lemma_.lower() for t in doc if not t.is_stop or t.pos_ == "VERB"}
-        seeds = link_entities(doc, g)
+        # an entity the caller cannot read about is neither a seed nor shown: its name would leak
+        seeds = {e: c for e, c in link_entities(doc, g).items() if g.readable(e, departments)}
         score = dict(seeds)
         frontier = dict(seeds)
         used: dict[tuple, Fact] = {}

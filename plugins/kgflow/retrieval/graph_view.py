@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from kgflow.graph import GraphStore, cypher
 from kgflow.nlp.normalize import canonical_key
+from kgflow.sources.policy import may_read
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class GraphView:
     adjacency: dict[str, list[Edge]] = field(default_factory=lambda: defaultdict(list))
     chunks_of: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))  # entity -> chunk -> n
     chunks: dict[str, ChunkInfo] = field(default_factory=dict)
+
+    def readable(self, entity_id: str, departments: frozenset[str] | None) -> bool:
+        """Whether the caller may read at least one chunk that mentions the entity."""
+        return any(c in self.chunks and may_read(self.chunks[c].acl, departments)
+                   for c in self.chunks_of.get(entity_id, ()))
 
     @classmethod
     def load(cls, store: GraphStore) -> GraphView:

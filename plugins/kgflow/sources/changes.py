@@ -1,15 +1,18 @@
-"""Discovery: walk the landing zone, hash content, diff against the manifest of what was ingested."""
+"""Discovery: walk the landing zone safely, hash content, diff against the manifest of what was ingested."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import pandas as pd
 
-from kgflow.ids import sha256_file, stable_id
+from kgflow.ids import stable_id
 from kgflow.schemas import arrow_schema, empty_frame
+from kgflow.sources.landing import Entry, display_name, sha256_under, walk
+from kgflow.sources.policy import DepartmentPolicy, InvalidDepartment
 
-PUBLIC = "public"
 PENDING = ("new", "changed")
 
 
@@ -18,24 +21,37 @@ def document_id(rel_path: str) -> str:
     return stable_id("doc", rel_path)
 
 
-def department_of(rel: Path) -> str:
-    return rel.parts[0].lower() if len(rel.parts) > 1 else PUBLIC
+def _marker(kind: str, entry: Entry) -> str:
+    """A version for an entry that is never read (a link, an unreadable file): its kind and size, so it
+    is quarantined once and not again until it changes, without touching what it points to."""
+    return hashlib.sha256(f"{kind}:{entry.size}".encode()).hexdigest()
 
 
-def acl_for(department: str) -> list[str]:
-    return ["*"] if department == PUBLIC else [department]
-
-
-def scan(landing: Path) -> pd.DataFrame:
+def scan(landing: Path, policy: DepartmentPolicy | None = None, follow_symlinks: bool = False,
+         forbidden: list[Path] | None = None) -> pd.DataFrame:
+    """One row per landing-zone entry. Entries that must not be read carry a quarantine reason already."""
+    policy = policy or DepartmentPolicy()
+    root = Path(os.path.realpath(landing))
     rows = []
-    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
-        rel = path.relative_to(landing)
-        if any(part.startswith(".") for part in rel.parts):
-            continue  # hidden files and editors' temp files are not documents
-        dept = department_of(rel)
-        rows.append({"doc_id": document_id(rel.as_posix()), "uri": path.resolve().as_uri(), "path": str(path),
-                     "rel_path": rel.as_posix(), "ext": path.suffix.lower().lstrip("."), "department": dept,
-                     "acl": acl_for(dept), "sha256": sha256_file(path), "size_bytes": path.stat().st_size})
+    for entry in walk(root, follow_symlinks, forbidden):
+        name = os.fsdecode(entry.rel)
+        reason, detail = entry.reason, entry.detail
+        try:
+            dept, acl = policy.assign(entry.parts)
+        except InvalidDepartment as e:
+            dept, acl = "", []
+            reason, detail = reason or "invalid_department", detail or str(e)
+        sha = None
+        if reason is None:
+            try:
+                sha = sha256_under(root, entry.rel, follow_symlinks)
+            except OSError as e:  # vanished, permission denied, turned into a link since the walk
+                reason, detail = "unreadable", f"cannot be read: {os.strerror(e.errno or 0)}"
+        rows.append({"doc_id": document_id(name), "uri": root.as_uri() + "/" + entry.rel_quoted,
+                     "root": str(root), "rel_path": entry.rel_quoted,
+                     "ext": Path(display_name(entry.rel)).suffix.lower().lstrip("."), "department": dept,
+                     "acl": acl, "sha256": sha or _marker(reason, entry), "size_bytes": entry.size,
+                     "reason": reason, "detail": detail})
     return pd.DataFrame(rows, columns=list(arrow_schema("changes").names)) if rows else empty_frame("changes")
 
 
@@ -44,13 +60,13 @@ def load_manifest(path: Path) -> pd.DataFrame:
 
 
 def change_set(landing: Path, manifest: pd.DataFrame, full_rebuild: bool = False,
-               max_documents: int | None = None) -> pd.DataFrame:
+               max_documents: int | None = None, **scan_options) -> pd.DataFrame:
     """One row per document with change = new | changed | unchanged | deleted.
 
     A full rebuild treats every known document as changed (retired, then re-ingested). With
     max_documents, pending work beyond the cap is left for the next run (the manifest won't have it).
     """
-    found = scan(landing)
+    found = scan(landing, **scan_options)
     known = manifest.set_index("doc_id")["sha256"].to_dict()
     found["change"] = [
         "new" if d not in known else "changed" if (full_rebuild or known[d] != s) else "unchanged"
