@@ -127,7 +127,7 @@ def write_hostile(landing: Path, outside: Path, secret_file: Path | None = None)
     add("over_byte_limit", b"engineering/toolarge.txt", "quarantined", "too_large", b"x " * (6 * 1024 * 1024))
     add("docx_zip_bomb", b"engineering/bomb.docx", "quarantined", "expands_too_large", docx_bomb(256 << 20))
     add("docx_too_many_members", b"engineering/members.docx", "quarantined", "expands_too_large",
-        docx_bytes(GOOD_TEXT, {f"customXml/item{i}.xml": b"<a/>" for i in range(2100)}))
+        docx_bytes(GOOD_TEXT, {f"customXml/extra{i}.xml": b"<a/>" for i in range(2100)}))
     add("html_nested_10000", b"engineering/deep.html", "quarantined", "too_deep",
         b"<html><body>" + b"<div>" * 10_000 + b"deep" + b"</div>" * 10_000 + b"</body></html>")
     # e-mail

@@ -79,3 +79,34 @@ class LoadGenerator:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=90)
+
+
+class EchoBackend:
+    """Test double for the generation backend (a real model would only hide leaks): it answers with
+    the whole prompt it was sent, so anything retrieval put in front of the model shows in the answer.
+    This is the worst case for access-control leaks; it never talks to a model server."""
+
+    name = "echo"
+
+    async def generate(self, messages, params):
+        from kgflow.llm.base import Generation
+
+        text = messages[-1]["content"]
+        return Generation(text, max(1, len(text) // 4), "eos_token", len(text) // 4)
+
+    async def stream(self, messages, params):
+        from kgflow.llm.base import StreamPiece
+
+        text = messages[-1]["content"]
+        for i in range(0, len(text), 256):
+            yield StreamPiece(text[i:i + 256])
+        yield StreamPiece("", "eos_token", max(1, len(text) // 4))
+
+    async def health(self) -> bool:
+        return True
+
+    def model_id(self) -> str:
+        return "echo"
+
+    async def aclose(self) -> None:
+        pass

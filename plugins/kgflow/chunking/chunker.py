@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kgflow.ids import stable_id
+
+MAX_TOKEN_CHARS = 200  # longer runs without a space are not words (base64, minified code, one huge token)
+_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,8 @@ def chunk_elements(
     overlap: int,
     clean: Callable[[str], str] = str.strip,
 ) -> list[Chunk]:
-    """`clean` runs before the id is derived (PII masking), so raw text never reaches a chunk."""
+    """`clean` runs before the id is derived (PII masking), so raw text never reaches a chunk.
+    Chunks without a word, and repeats of a text already chunked in this document, are dropped."""
     from unstructured.chunking.title import chunk_by_title
 
     pieces = chunk_by_title(
@@ -36,10 +41,12 @@ def chunk_elements(
         combine_text_under_n_chars=min(200, new_after),
     )
     out: list[Chunk] = []
+    seen: set[str] = set()
     for el in pieces:
         text = clean(el.text).strip()
-        if not text:
-            continue
+        if not _WORD.search(text) or text in seen:
+            continue  # no word to embed, or the same text again in this document (boilerplate, repeats)
+        seen.add(text)
         page = getattr(el.metadata, "page_number", None) or 1
         ordinal = len(out)
         out.append(Chunk(stable_id("chk", doc_id, ordinal, text), doc_id, ordinal, text, int(page)))

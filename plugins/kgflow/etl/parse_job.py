@@ -44,11 +44,13 @@ def parse_row(row, limits, chunking: dict, follow_symlinks: bool):
     return parse_document(data, display_name(rel), row.doc_id, limits, **chunking)
 
 
-def parse_partition(limits, chunking: dict, follow_symlinks: bool) -> callable:
+def parse_partition(limits, chunking: dict, follow_symlinks: bool, memory_mb: int) -> callable:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from kgflow.config import offline_env
+        from kgflow.etl.worker import bound_memory
 
         offline_env()
+        bound_memory(memory_mb)
         for batch in batches:
             out = []
             for row in batch.itertuples(index=False):
@@ -80,7 +82,7 @@ def run(spark, run_dir) -> dict[str, int]:
     n = changes.count()
     # one document per task slot, spread evenly: parse cost is per document, not per byte
     parsed = changes.repartition(output_partitions(spark, n, per_core=4)).mapInPandas(
-        parse_partition(limits, chunking, s.follow_symlinks), schema=PARSED_DDL).cache()
+        parse_partition(limits, chunking, s.follow_symlinks, s.parse_worker_memory_mb), schema=PARSED_DDL).cache()
     ok = parsed.filter(F.col("reason").isNull())
     docs = ok.select("doc_id", "uri", "title", "sha256", "department", "acl", "format", "size_bytes", "n_elements",
                      F.size("chunks").cast("int").alias("n_chunks"))

@@ -19,6 +19,7 @@ def spark_session(app_name: str):
         builder = builder.master(get_settings().spark_master)
     return (builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.ui.enabled", "false")
+            .config("spark.hadoop.fs.permissions.umask-mode", "077")
             .config("spark.sql.shuffle.partitions", "8")
             .getOrCreate())
 

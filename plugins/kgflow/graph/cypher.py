@@ -55,7 +55,8 @@ RELATED_EDGES = (
     "RETURN a.name AS src, b.name AS dst, r.type AS type, r.weight AS weight, r.evidence_chunk AS chunk"
 )
 CHUNK_TEXTS = "MATCH (c:Chunk) RETURN c.id AS id, c.text AS text"
-DOCUMENTS = "MATCH (d:Document) RETURN d.id AS id, d.uri AS uri, d.title AS title, d.department AS department"
+DOCUMENTS = ("MATCH (d:Document) RETURN d.id AS id, d.uri AS uri, d.title AS title, d.department AS department, "
+             "d.acl AS acl")
 
 # Snapshot reads for query-time retrieval (the gateway holds them in memory between publishes).
 SNAPSHOT = {

@@ -30,7 +30,13 @@ def iban_ok(text: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
-VALIDATORS: dict[str, Callable[[str], bool]] = {"luhn": luhn_ok, "iban": iban_ok}
+def spelled_email_ok(text: str) -> bool:
+    """'john dot smith at corvane dot example': an 'at' followed by a 'dot' (plain prose rarely has both)."""
+    words = re.split(r"[\s\[\]()]+", text.lower())
+    return "at" in words and "dot" in words[words.index("at"):]
+
+
+VALIDATORS: dict[str, Callable[[str], bool]] = {"luhn": luhn_ok, "iban": iban_ok, "spelled_email": spelled_email_ok}
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,37 @@ def rules() -> tuple[PiiRule, ...]:
     )
 
 
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+
+
+@cache
+def _phone() -> tuple[tuple[str, ...], str]:
+    spec = load_json("pii_rules.json")["phone"]
+    return tuple(spec["regions"]), spec["replacement"]
+
+
+def _phone_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of phone numbers: valid in a configured region, or possible and written like a phone number."""
+    import phonenumbers as pn
+
+    regions, _ = _phone()
+    spans: set[tuple[int, int]] = set()
+    for region in regions:
+        for m in pn.PhoneNumberMatcher(text, region, leniency=pn.Leniency.VALID):
+            if not _DATE.fullmatch(m.raw_string):  # 2024-03-15 is a valid number somewhere, but a date
+                spans.add((m.start, m.end))
+        for m in pn.PhoneNumberMatcher(text, region, leniency=pn.Leniency.POSSIBLE):
+            if m.raw_string.startswith(("+", "(")):
+                spans.add((m.start, m.end))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def mask_pii(text: str) -> tuple[str, dict[str, int]]:
     """Return the text with every PII hit replaced by its placeholder, and hit counts per rule."""
     counts: dict[str, int] = {}
@@ -57,7 +94,17 @@ def mask_pii(text: str) -> tuple[str, dict[str, int]]:
             if rule.validator and not rule.validator(m.group(0)):
                 return m.group(0)
             counts[rule.name] = counts.get(rule.name, 0) + 1
+            if "pii" in rule.regex.groupindex:  # keep the keyword that anchored the match
+                whole, start, end = m.group(0), m.start("pii") - m.start(), m.end("pii") - m.start()
+                return whole[:start] + rule.replacement + whole[end:]
             return rule.replacement
 
         text = rule.regex.sub(sub, text)
+    if any(c.isdigit() for c in text):
+        spans = _phone_spans(text)
+        if spans:
+            replacement = _phone()[1]
+            counts["phone"] = len(spans)
+            for start, end in reversed(spans):
+                text = text[:start] + replacement + text[end:]
     return text, counts

@@ -22,6 +22,8 @@ class SparkStageOperator(SparkSubmitOperator):
         kwargs.setdefault("conn_id", "spark_default")
         kwargs.setdefault("name", f"kgflow-{job}")
         kwargs.setdefault("conf", {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
+                                   # staged tables hold document text: Hadoop's own umask (022) would open them
+                                   "spark.hadoop.fs.permissions.umask-mode": "077",
                                    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J}"})
         super().__init__(application=str(SPARK_JOBS / f"{job}.py"), application_args=["--run-dir", run_dir],
                          **kwargs)

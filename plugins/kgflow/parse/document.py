@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from kgflow.chunking.chunker import Chunk, chunk_elements
+from kgflow.chunking.chunker import MAX_TOKEN_CHARS, Chunk, chunk_elements
 from kgflow.nlp.pii import mask_pii
 from kgflow.parse.errors import QuarantineError
 from kgflow.parse.partition import document_title, partition_bytes
 from kgflow.parse.sniff import SUPPORTED, Limits, email_attachments, extension, sniff
+
+LONG_TOKEN = re.compile(r"\S{%d,}" % MAX_TOKEN_CHARS)
+LONG_TOKEN_MARK = "[…]"
 
 
 @dataclass
@@ -31,6 +35,8 @@ def parse_document(data: bytes, name: str, doc_id: str, limits: Limits, max_char
     """
     try:
         fmt, elements = _elements(data, name, limits, depth=0)
+        for el in elements:  # an 800 KB "word" is not text: it would become hundreds of identical chunks
+            el.text = LONG_TOKEN.sub(LONG_TOKEN_MARK, el.text)
         total = sum(len(el.text) for el in elements)
         if total > limits.max_chars:
             raise QuarantineError("expands_too_large", f"{total} characters of text exceeds the limit of "

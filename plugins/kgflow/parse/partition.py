@@ -33,7 +33,7 @@ def partition_bytes(data: bytes, sniffed: Sniffed) -> list:
         "text": sniffed.text}
     try:
         elements = partition(**source, **kwargs)
-    except QuarantineError:
+    except (QuarantineError, MemoryError):
         raise
     except RecursionError as e:
         raise QuarantineError("too_deep", "the document nests too deeply to parse") from e

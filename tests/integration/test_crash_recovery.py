@@ -1,0 +1,101 @@
+"""A real crash in the middle of the graph load: the load_graph step runs in its own process on a batch
+large enough to take seconds, is killed with SIGKILL part-way, and the rerun converges to the counts of
+an uninterrupted load of the same batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kgflow.config import Settings
+from kgflow.graph import open_graph_store
+from kgflow.ingest import steps
+from kgflow.ingest.isolate import write_table
+
+pytestmark = pytest.mark.slow
+N_DOCS, CHUNKS_PER_DOC, N_ENTITIES = 3000, 8, 30_000
+
+
+def _staged_run(run: Path) -> None:
+    """A synthetic but schema-true staged run: 3k documents, 24k chunks, 30k entities, ~100k edges."""
+    rng = np.random.default_rng(7)
+    run.mkdir(parents=True)
+    doc_ids = [f"doc_{i:06d}" for i in range(N_DOCS)]
+    docs = pd.DataFrame({"doc_id": doc_ids, "uri": [f"file:///landing/hr/{d}.txt" for d in doc_ids],
+                         "title": doc_ids, "sha256": doc_ids, "department": "hr", "acl": [["hr"]] * N_DOCS,
+                         "format": "txt", "size_bytes": 1000, "n_elements": CHUNKS_PER_DOC,
+                         "n_chunks": CHUNKS_PER_DOC})
+    chunk_doc = np.repeat(doc_ids, CHUNKS_PER_DOC)
+    ords = np.tile(np.arange(CHUNKS_PER_DOC), N_DOCS)
+    chunk_ids = [f"chk_{i:07d}" for i in range(len(chunk_doc))]
+    chunks = pd.DataFrame({"chunk_id": chunk_ids, "doc_id": chunk_doc, "ord": ords.astype("int32"),
+                           "text": [f"chunk {i} text about entity {i % N_ENTITIES}" for i in range(len(chunk_ids))],
+                           "page": np.ones(len(chunk_ids), "int32"), "n_chars": np.full(len(chunk_ids), 40, "int32")})
+    ent_ids = [f"ent_{i:06d}" for i in range(N_ENTITIES)]
+    entities = pd.DataFrame({"entity_id": ent_ids, "name": [f"Entity {i}" for i in range(N_ENTITIES)],
+                             "label": "ORG", "aliases": [[f"Entity {i}"] for i in range(N_ENTITIES)]})
+    m_chunk = rng.integers(0, len(chunk_ids), 60_000)
+    m_ent = rng.integers(0, N_ENTITIES, 60_000)
+    mentions = pd.DataFrame({"chunk_id": np.array(chunk_ids)[m_chunk], "doc_id": chunk_doc[m_chunk],
+                             "entity_id": np.array(ent_ids)[m_ent], "name": "n", "label": "ORG",
+                             "count": np.ones(60_000, "int32")}).drop_duplicates(["chunk_id", "entity_id"])
+    r_chunk = rng.integers(0, len(chunk_ids), 40_000)
+    relations = pd.DataFrame({"rel_id": [f"rel_{i:06d}" for i in range(40_000)],
+                              "src": np.array(ent_ids)[rng.integers(0, N_ENTITIES, 40_000)],
+                              "dst": np.array(ent_ids)[rng.integers(0, N_ENTITIES, 40_000)], "type": "co_occurs",
+                              "weight": 0.5, "evidence_chunk": np.array(chunk_ids)[r_chunk],
+                              "doc_id": chunk_doc[r_chunk]})
+    relations = relations[relations["src"] != relations["dst"]]
+    for name, df in (("documents", docs), ("chunks", chunks), ("entities", entities), ("mentions", mentions),
+                     ("relations", relations)):
+        write_table(run, name, df)
+    pd.DataFrame({"doc_id": doc_ids, "change": "new"}).to_parquet(run / "changes.parquet")
+
+
+def _load_in_process(home: Path, run: Path) -> subprocess.Popen:
+    code = ("import sys; from pathlib import Path; from kgflow.ingest import steps; "
+            "steps.load_graph(Path(sys.argv[1]))")
+    return subprocess.Popen([sys.executable, "-c", code, str(run)], env={**os.environ, "KGFLOW_HOME": str(home)})
+
+
+def _counts(home: Path) -> dict:
+    with open_graph_store(Settings(home=home), read_only=True) as g:
+        return g.counts()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    base = tmp_path_factory.mktemp("crash")
+    run = base / "run"
+    _staged_run(run)
+    start = time.monotonic()
+    proc = _load_in_process(base / "reference", run)
+    assert proc.wait(timeout=600) == 0
+    return {"run": run, "seconds": time.monotonic() - start, "counts": _counts(base / "reference"), "base": base}
+
+
+def test_the_uninterrupted_load_takes_seconds(reference):
+    assert reference["seconds"] >= 3, reference["seconds"]
+    assert reference["counts"]["chunks"] == N_DOCS * CHUNKS_PER_DOC
+
+
+def test_a_load_killed_part_way_converges_on_rerun(reference):
+    home = reference["base"] / "crashed"
+    proc = _load_in_process(home, reference["run"])
+    graph = home / "graph" / "kg.lbug"
+    deadline = time.monotonic() + 120
+    while not graph.exists() and time.monotonic() < deadline:  # wait for the load to start writing
+        time.sleep(0.05)
+    time.sleep(reference["seconds"] * 0.4)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL, "the load finished before it could be killed"
+    steps.load_graph(reference["run"], settings=Settings(home=home))
+    assert _counts(home) == reference["counts"]
