@@ -36,8 +36,8 @@ class Settings(BaseSettings):
     max_attachments: int = 20  # per e-mail
     max_attachment_depth: int = 2  # e-mails nested in e-mails
     max_pdf_pages: int = 2000
-    max_entity_chars: int = 120
-    parse_worker_memory_mb: int = 4096  # address-space cap of each parse worker (a worker idles at ~2 GB)  # longer NER spans are not entities (e.g. one 800 KB token)
+    max_entity_chars: int = 120  # longer NER spans are not entities (e.g. one 800 KB token)
+    parse_worker_memory_mb: int = 4096  # address-space cap of each parse worker (a worker idles at ~2 GB)
     chunk_max_chars: int = 1200
     chunk_new_after_chars: int = 900
     chunk_overlap_chars: int = 150

@@ -172,8 +172,8 @@ def test_every_audit_row_has_the_real_subject_status_client_and_request_id(clien
     gw = clients["graph"].app.state.gw
     ok = clients["graph"].post("/generate", json={"inputs": "Who leads Project Falcon?"},
                                headers={**_bearer(departments=["hr"]), "X-Request-ID": "req-ok-1"})
-    too_big = clients["graph"].post("/generate", json={"inputs": "x" * 5000},
-                                    headers={**_bearer(departments=["hr"]), "X-Request-ID": "req-413-1"})
+    clients["graph"].post("/generate", json={"inputs": "x" * 5000},
+                          headers={**_bearer(departments=["hr"]), "X-Request-ID": "req-413-1"})
     anon = clients["graph"].post("/generate", json={"inputs": "hi"}, headers={"X-Request-ID": "req-401-1"})
     assert ok.headers["x-request-id"] == "req-ok-1"
     rows = {r["request_id"]: r for r in gw.audit.rows(200)}

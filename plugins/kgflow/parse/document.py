@@ -11,7 +11,7 @@ from kgflow.parse.errors import QuarantineError
 from kgflow.parse.partition import document_title, partition_bytes
 from kgflow.parse.sniff import SUPPORTED, Limits, email_attachments, extension, sniff
 
-LONG_TOKEN = re.compile(r"\S{%d,}" % MAX_TOKEN_CHARS)
+LONG_TOKEN = re.compile(rf"\S{{{MAX_TOKEN_CHARS},}}")
 LONG_TOKEN_MARK = "[…]"
 
 
