@@ -54,15 +54,22 @@ def docx_bytes(text: str, extra: dict[str, bytes] | None = None) -> bytes:
 
 
 def docx_bomb(inflated_bytes: int) -> bytes:
-    """A valid DOCX whose one extra member inflates from ~1/1000 of its size (zeros deflate ~1000:1)."""
+    """A valid DOCX whose word/document.xml holds one run of `inflated_bytes` letters: ~1/1000 of that on
+    disk (a run of one letter deflates ~1000:1), and a parser that trusts it inflates all of it."""
+    src = zipfile.ZipFile(io.BytesIO(docx_bytes("BOMB")))
+    original = src.read("word/document.xml")
+    at = original.index(b"BOMB")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        z.writestr("[Content_Types].xml", b"<Types/>")
-        z.writestr("word/document.xml", b"<w:document/>")
-        with z.open("word/media/filler.bin", "w", force_zip64=True) as f:
-            block = b"\0" * (1 << 20)
+        for item in src.infolist():
+            if item.filename != "word/document.xml":
+                z.writestr(item, src.read(item.filename))
+        with z.open("word/document.xml", "w", force_zip64=True) as f:
+            f.write(original[:at])
+            block = b"A" * (1 << 20)
             for _ in range(inflated_bytes >> 20):
                 f.write(block)
+            f.write(original[at + 4:])
     return buf.getvalue()
 
 

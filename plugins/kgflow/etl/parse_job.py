@@ -28,7 +28,7 @@ def parse_row(row, limits, chunking: dict, follow_symlinks: bool):
     from kgflow.parse.document import ParsedDocument, parse_document
     from kgflow.sources.landing import FileTooLarge, PathEscape, display_name, read_under, unquote_rel
 
-    if row.reason:  # refused at discovery (link, forbidden, bad department): never opened
+    if isinstance(row.reason, str):  # refused at discovery (link, forbidden, bad department): never opened
         return ParsedDocument(row.doc_id, quarantine_reason=row.reason, quarantine_detail=row.detail)
     rel = unquote_rel(row.rel_path)
     try:
