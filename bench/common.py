@@ -15,7 +15,7 @@ WIKI = Path(os.environ.get("KGFLOW_WIKI_PASSAGES", REPO.parent / "shared" / "cor
 
 def use_home(home: Path | None, bench: str) -> Path:
     """KGFLOW_HOME for a bench run (a fresh temporary one unless given); set before kgflow is imported."""
-    home = home or Path(tempfile.mkdtemp(prefix=f"kgflow-bench-{bench}-"))
+    home = (home or Path(tempfile.mkdtemp(prefix=f"kgflow-bench-{bench}-"))).absolute()
     os.environ["KGFLOW_HOME"] = str(home)
     return home
 

@@ -113,7 +113,7 @@ def main() -> None:
     engine.snapshot()
     lat = {"vector": [], "graph": []}
     for q in questions:
-        for mode in ("vector", "graph"):
+        for mode in ("vector", "graph", "hybrid"):
             t0 = time.perf_counter()
             engine.retrieve(q, mode=mode, top_k=8)
             lat[mode].append((time.perf_counter() - t0) * 1e3)

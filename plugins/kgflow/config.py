@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     chunk_overlap_chars: int = 150
 
     expectations_dir: Path = SCHEMAS_DIR / "expectations"
+    glossary_dir: Path | None = None  # a company's vocabulary (*.jsonl); default: <home>/glossary
 
     # Compute
     spark_master: str = "local[2]"
@@ -71,10 +72,18 @@ class Settings(BaseSettings):
     llm_n_ctx: int = 2048
 
     # Serving: retrieval
-    retrieval_mode: Literal["graph", "vector"] = "graph"
+    retrieval_mode: str = "hybrid"  # a strategy in kgflow.retrieval.STRATEGIES: vector | graph | ppr | hybrid
     retrieval_top_k: int = 6
     retrieval_hops: int = 2
     context_token_budget: int = 900
+    linking_max_df: float = 0.05  # entities in more than this share of chunks are never seeds
+    ppr_damping: float = 0.5  # probability of following an edge (HippoRAG 2 uses 0.5)
+    ppr_iterations: int = 15
+    ppr_dense_seeds: int = 20  # dense top chunks that seed the walk
+    ppr_passage_weight: float = 1.0  # their restart mass relative to the linked entities'
+    ppr_relation_weight: float = 0.5
+    ppr_next_weight: float = 0.5
+    hybrid_graph_weight: float = 0.3  # share of the graph's PPR score in the hybrid ranking
 
     # Serving: security and limits
     auth_required: bool = True
@@ -118,8 +127,18 @@ class Settings(BaseSettings):
         return self.profile == "embedded" if value is None else value
 
     @property
+    def glossary_path(self) -> Path:
+        return self.glossary_dir or self.home / "glossary"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.home / "secrets"
+
+    @field_validator("home", "landing", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path | None) -> Path | None:
+        # Airflow's SQLite URL and every spark-submit need absolute paths; a relative home means the cwd's
+        return v.expanduser().absolute() if v is not None else None
 
     @property
     def models_dir(self) -> Path:

@@ -190,12 +190,13 @@ def test_metrics_are_exposed_for_prometheus(gateway):
     assert "kgflow_requests_total" in text and "kgflow_retrieval_latency_seconds" in text
 
 
-def test_every_request_is_audited_with_a_hash_of_its_input(gateway):
+def test_every_request_is_audited_with_a_keyed_hash_of_its_input(gateway):
     q = "Who negotiated with Nordlys Energy?"
     httpx.post(f"{gateway[0]}/generate", json={"inputs": q, "parameters": {"max_new_tokens": 4}}, headers=_auth(),
                timeout=120)
-    rows = gateway[1].state.gw.audit.rows(20)
-    assert any(r[4] == hashlib.sha256(q.encode()).hexdigest() and r[7] == 200 for r in rows)
+    audit = gateway[1].state.gw.audit
+    rows = audit.rows(20)
+    assert any(r["input_hmac"] == audit.digest(q) and r["status"] == 200 for r in rows)
 
 
 def test_rate_limit_answers_429_with_retry_after(knowledge_base, llama_server, engine):

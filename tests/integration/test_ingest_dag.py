@@ -170,14 +170,18 @@ def small_home(kg_home: Path) -> Path:
     return kg_home
 
 
-def test_failed_validation_blocks_publishing_and_keeps_staged_data(small_home, monkeypatch, tmp_path):
+def _with_expectation(tmp_path: Path, monkeypatch, table: str, expectation: dict) -> None:
     suites = tmp_path / "suites"
     shutil.copytree(get_settings().expectations_dir, suites)
-    strict = json.loads((suites / "entities.json").read_text())
-    strict["expectations"].append({"type": "expect_column_values_to_not_be_in_set",
-                                   "kwargs": {"column": "label", "value_set": ["PERSON"]}})
-    (suites / "entities.json").write_text(json.dumps(strict))
+    spec = json.loads((suites / f"{table}.json").read_text())
+    spec["expectations"].append(expectation)
+    (suites / f"{table}.json").write_text(json.dumps(spec))
     monkeypatch.setenv("KGFLOW_EXPECTATIONS_DIR", str(suites))
+
+
+def test_failed_table_level_validation_blocks_publishing_and_keeps_staged_data(small_home, monkeypatch, tmp_path):
+    _with_expectation(tmp_path, monkeypatch, "entities", {"type": "expect_table_row_count_to_be_between",
+                                                          "kwargs": {"min_value": 0, "max_value": 1}})
     dr = run_ingest_dag("knowledge_ingest")
     states = _task_states(dr)
     assert str(dr.state) == "failed"
@@ -188,6 +192,23 @@ def test_failed_validation_blocks_publishing_and_keeps_staged_data(small_home, m
     assert len(pd.read_parquet(run / "entities")) > 0
     assert not json.loads((run / "validation.json").read_text())["success"]
     assert not get_settings().manifest_path.exists()
+
+
+def test_documents_whose_rows_break_an_expectation_are_quarantined_and_the_rest_publish(small_home, monkeypatch,
+                                                                                        tmp_path):
+    _with_expectation(tmp_path, monkeypatch, "entities", {"type": "expect_column_values_to_not_be_in_set",
+                                                          "kwargs": {"column": "label", "value_set": ["PERSON"]}})
+    dr = run_ingest_dag("knowledge_ingest")
+    assert str(dr.state) == "success"
+    run = run_dir(get_settings().runs_dir, dr.run_id)
+    quarantine = pd.read_parquet(run / "quarantine")
+    invalid = set(quarantine.loc[quarantine["reason"] == "invalid", "doc_id"])
+    assert invalid
+    with open_graph_store(get_settings()) as g:
+        published = {d["id"] for d in g.run(cypher.DOCUMENTS)}
+        labels = {r["label"] for r in g.run("MATCH (e:Entity) RETURN DISTINCT e.label AS label")}
+    assert published and not invalid & published
+    assert "PERSON" not in labels
 
 
 def test_dry_run_stages_and_validates_but_publishes_nothing(small_home):

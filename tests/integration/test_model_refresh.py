@@ -80,7 +80,8 @@ def test_gate_rejects_a_broken_candidate(refreshed, tmp_path):
     save_file({k: (v * 300 if "lora_B" in k else torch.randn_like(v) * 3) for k, v in weights.items()},
               broken / "adapter_model.safetensors")
     work = refresh.work_dir(refreshed["run"].run_id)
-    decision = evaluate(hf_base_dir(), broken, None, refresh.load_dataset(work), RetrievalEngine(), 0.0, 0.0, 1)
+    decision = evaluate(hf_base_dir(), broken, None, refresh.load_dataset(work), RetrievalEngine(get_settings()),
+                        0.0, 0.0, 1)
     assert not decision.passed and "loss" in decision.reasons[0]
 
 

@@ -20,7 +20,7 @@ EXTRACTED_DDL = (
 _COLS = [c.split()[0] for c in EXTRACTED_DDL.split(", ")]
 
 
-def extract_documents(records: list[dict], max_entity_chars: int) -> list[dict]:
+def extract_documents(records: list[dict], max_entity_chars: int, glossary_dir: str | None = None) -> list[dict]:
     """Rows for one batch, extracted document by document: a document whose extraction fails becomes a
     'quarantine' row (its other rows dropped) and the rest of the batch goes on."""
     from itertools import groupby
@@ -31,20 +31,20 @@ def extract_documents(records: list[dict], max_entity_chars: int) -> list[dict]:
     for doc_id, group in groupby(records, key=lambda r: r["doc_id"]):
         chunk_rows = list(group)
         try:
-            rows = extract_chunks(chunk_rows, max_entity_chars=max_entity_chars)
+            rows = extract_chunks(chunk_rows, max_entity_chars=max_entity_chars, glossary_dir=glossary_dir)
             out += [{"kind": kind, **row} for kind, row in rows]
         except Exception as e:  # noqa: BLE001 - one document's failure is that document's, not the run's
             out.append({"kind": "quarantine", "doc_id": doc_id, "name": f"{type(e).__name__}: {e}"[:500]})
     return out
 
 
-def extract_partition(max_entity_chars: int):
+def extract_partition(max_entity_chars: int, glossary_dir: str | None):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from kgflow.config import offline_env
 
         offline_env()
         for batch in batches:
-            rows = extract_documents(batch.to_dict("records"), max_entity_chars)
+            rows = extract_documents(batch.to_dict("records"), max_entity_chars, glossary_dir)
             # explicit dtypes: an all-null column must not reach Arrow as an untyped object column
             yield pd.DataFrame(rows, columns=_COLS).astype({"count": "Int32", "weight": "float64"})
 
@@ -57,12 +57,13 @@ def run(spark, run_dir: Path) -> dict[str, int]:
     from kgflow.config import get_settings
     from kgflow.etl.session import output_partitions
 
+    s = get_settings()
     chunks = spark.read.parquet(str(run_dir / "chunks"))
     n_docs = chunks.select("doc_id").distinct().count()
     # whole documents per partition (surname resolution is per document), in reading order
     out = (chunks.repartition(output_partitions(spark, n_docs, per_core=2), "doc_id")
            .sortWithinPartitions("doc_id", "ord").select("chunk_id", "doc_id", "text")
-           .mapInPandas(extract_partition(get_settings().max_entity_chars), schema=EXTRACTED_DDL).cache())
+           .mapInPandas(extract_partition(s.max_entity_chars, str(s.glossary_path)), schema=EXTRACTED_DDL).cache())
     failed = out.filter(F.col("kind") == "quarantine").select(
         "doc_id", F.lit(None).cast("string").alias("uri"), F.lit(None).cast("string").alias("sha256"),
         F.lit("extract_failed").alias("reason"), F.col("name").alias("detail"), F.lit("extract").alias("stage"))

@@ -16,7 +16,7 @@ from kgflow.schemas import columns
 
 PARSED_DDL = (
     "doc_id STRING, uri STRING, sha256 STRING, department STRING, acl ARRAY<STRING>, size_bytes BIGINT, "
-    "title STRING, format STRING, n_elements INT, reason STRING, detail STRING, "
+    "title STRING, format STRING, n_elements INT, reason STRING, detail STRING, duplicate_of STRING, "
     "chunks ARRAY<STRUCT<chunk_id: STRING, ord: INT, text: STRING, page: INT>>"
 )
 
@@ -60,6 +60,7 @@ def parse_partition(limits, chunking: dict, follow_symlinks: bool, memory_mb: in
                     "acl": list(row.acl), "size_bytes": int(row.size_bytes), "title": p.title,
                     "format": p.format or row.ext, "n_elements": p.n_elements,
                     "reason": p.quarantine_reason, "detail": p.quarantine_detail,
+                    "duplicate_of": row.duplicate_of if isinstance(row.duplicate_of, str) else None,
                     "chunks": [{"chunk_id": c.chunk_id, "ord": c.ord, "text": c.text, "page": c.page}
                                for c in p.chunks],
                 })
@@ -85,7 +86,7 @@ def run(spark, run_dir) -> dict[str, int]:
         parse_partition(limits, chunking, s.follow_symlinks, s.parse_worker_memory_mb), schema=PARSED_DDL).cache()
     ok = parsed.filter(F.col("reason").isNull())
     docs = ok.select("doc_id", "uri", "title", "sha256", "department", "acl", "format", "size_bytes", "n_elements",
-                     F.size("chunks").cast("int").alias("n_chunks"))
+                     F.size("chunks").cast("int").alias("n_chunks"), "duplicate_of")
     chunks = ok.select("doc_id", F.explode("chunks").alias("c")).select(
         "c.chunk_id", "doc_id", "c.ord", "c.text", "c.page", F.length("c.text").cast("int").alias("n_chars"))
     quarantine = parsed.filter(F.col("reason").isNotNull()).select(

@@ -378,7 +378,7 @@ def _routes(app: FastAPI) -> None:
     async def reload(request: Request) -> dict:
         gw = _gw(request)
         _guard(request, "admin")
-        gw.engine._checked = 0.0
+        gw.engine.refresh()
         snap = await run_in_threadpool(gw.engine.snapshot)
         return {"index_version": snap.version}
 

@@ -180,8 +180,11 @@ def publish(run: Path, run_id: str, settings: Settings | None = None) -> dict:
     manifest.to_parquet(tmp, index=False)
     tmp.replace(s.manifest_path)
     store.prune(keep=3)
+    docs = read_table(run, "documents")
+    dups = docs[docs["duplicate_of"].notna()]
     summary = {"version": version, "index_vectors": index.manifest["count"], "graph": graph,
-               "quarantined": read_table(run, "quarantine")[["uri", "reason", "detail"]].to_dict("records")}
+               "quarantined": read_table(run, "quarantine")[["uri", "reason", "detail"]].to_dict("records"),
+               "duplicates": dict(zip(dups["doc_id"], dups["duplicate_of"], strict=True))}
     write_json(run, "publish.json", summary)
     return summary
 

@@ -69,10 +69,15 @@ def svo_triples(sent, spans) -> list[Triple]:
     return out
 
 
+MAX_GAP = 20  # tokens: concepts make long sentences dense with mentions; far-apart pairs say little
+
+
 def cooccurrence(spans) -> list[Triple]:
-    """Every pair in one sentence; closer pairs weigh more (1 / (1 + token gap / 10))."""
+    """Pairs in one sentence at most MAX_GAP tokens apart; closer pairs weigh more (1 / (1 + gap / 10))."""
     out = []
     for (i, a), (j, b) in combinations(enumerate(spans), 2):
         gap = max(0, b.start - a.end) if a.start <= b.start else max(0, a.start - b.end)
+        if gap > MAX_GAP:
+            continue
         out.append(Triple(i, j, CO_OCCURS, round(1.0 / (1.0 + gap / 10.0), 4)))
     return out

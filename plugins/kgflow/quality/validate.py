@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from kgflow.config import get_settings
-from kgflow.nlp.pipeline import kept_labels
+from kgflow.nlp.pipeline import allowed_labels
 
 
 class ValidationFailed(Exception):
@@ -29,7 +29,7 @@ def _resolve(value: Any, tables: dict[str, pd.DataFrame]) -> Any:
         if "$setting" in value:
             return getattr(get_settings(), value["$setting"])
         if "$labels" in value:
-            return sorted(kept_labels())
+            return sorted(allowed_labels(get_settings().glossary_path))
     return value
 
 

@@ -22,6 +22,7 @@ class ChunkInfo:
     title: str
     uri: str
     acl: tuple[str, ...]
+    ord: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,13 @@ class GraphView:
     adjacency: dict[str, list[Edge]] = field(default_factory=lambda: defaultdict(list))
     chunks_of: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))  # entity -> chunk -> n
     chunks: dict[str, ChunkInfo] = field(default_factory=dict)
+    _keys: list[str] | None = None
+
+    def keys(self) -> list[str]:
+        """Every linkable key, as a list built once (fuzzy matching scans it on every question)."""
+        if self._keys is None:
+            self._keys = list(self.by_key)
+        return self._keys
 
     def readable(self, entity_id: str, departments: frozenset[str] | None) -> bool:
         """Whether the caller may read at least one chunk that mentions the entity."""
@@ -60,5 +68,6 @@ class GraphView:
         for m in store.run(cypher.SNAPSHOT["mentions"]):
             v.chunks_of[m["entity"]][m["chunk"]] = int(m["count"])
         for c in store.run(cypher.SNAPSHOT["chunks"]):
-            v.chunks[c["id"]] = ChunkInfo(c["id"], c["text"], c["doc_id"], c["title"], c["uri"], tuple(c["acl"] or ()))
+            v.chunks[c["id"]] = ChunkInfo(c["id"], c["text"], c["doc_id"], c["title"], c["uri"], tuple(c["acl"] or ()),
+                                          int(c["ord"] or 0))
         return v

@@ -56,7 +56,24 @@ def scan(landing: Path, policy: DepartmentPolicy | None = None, follow_symlinks:
 
 
 def load_manifest(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path) if path.exists() else empty_frame("manifest")
+    if not path.exists():
+        return empty_frame("manifest")
+    return pd.read_parquet(path).reindex(columns=arrow_schema("manifest").names)  # older manifests: new columns
+
+
+def duplicates_of(found: pd.DataFrame, manifest: pd.DataFrame) -> list[str | None]:
+    """For each document, the first other document with the same content: an ingested one, else the
+    first in path order. A duplicate is still ingested under its own path and ACL (a copy in another
+    department's folder is readable there); the link is recorded so nobody mistakes it for new content."""
+    first: dict[str, str] = {}
+    for doc_id, sha, status in zip(manifest["doc_id"], manifest["sha256"], manifest["status"], strict=True):
+        if status == "ingested":
+            first.setdefault(sha, doc_id)
+    for doc_id, sha, reason in zip(found["doc_id"], found["sha256"], found["reason"], strict=True):
+        if not isinstance(reason, str):
+            first.setdefault(sha, doc_id)
+    return [first.get(sha) if first.get(sha) not in (None, doc_id) and not isinstance(reason, str) else None
+            for doc_id, sha, reason in zip(found["doc_id"], found["sha256"], found["reason"], strict=True)]
 
 
 def change_set(landing: Path, manifest: pd.DataFrame, full_rebuild: bool = False,
@@ -72,6 +89,7 @@ def change_set(landing: Path, manifest: pd.DataFrame, full_rebuild: bool = False
         "new" if d not in known else "changed" if (full_rebuild or known[d] != s) else "unchanged"
         for d, s in zip(found["doc_id"], found["sha256"], strict=True)
     ]
+    found["duplicate_of"] = duplicates_of(found, manifest)
     present = set(found["doc_id"])
     if max_documents is not None and max_documents >= 0:
         pending = found.index[found["change"].isin(PENDING)]
@@ -90,6 +108,6 @@ def updated_manifest(manifest: pd.DataFrame, changes: pd.DataFrame, quarantined:
     fresh = pd.DataFrame({
         "doc_id": processed["doc_id"], "uri": processed["uri"], "sha256": processed["sha256"],
         "status": ["quarantined" if d in quarantined else "ingested" for d in processed["doc_id"]],
-        "run_id": run_id,
+        "run_id": run_id, "duplicate_of": processed["duplicate_of"],
     })
     return pd.concat([keep, fresh], ignore_index=True)[list(arrow_schema("manifest").names)]

@@ -1,0 +1,67 @@
+"""The Retriever protocol: one class per strategy, chosen by config through the registry
+(kgflow.retrieval.STRATEGIES). A strategy ranks chunk ids for one query over one published snapshot;
+the engine owns everything around it: the snapshot, the question's embedding, access control of the
+dense search, the context budget and the typed result."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import ClassVar
+
+import numpy as np
+
+from kgflow.config import Settings
+from kgflow.retrieval.types import Fact, Snapshot
+
+
+@dataclass
+class Query:
+    text: str
+    vector: np.ndarray  # (1, dims), normalised
+    departments: frozenset[str] | None
+    k: int
+    snapshot: Snapshot
+    settings: Settings
+
+    @cached_property
+    def doc(self):
+        """The question parsed by the ingestion pipeline's spaCy (with the glossary), once per query."""
+        from kgflow.retrieval.linking import parse_question
+
+        return parse_question(self.text, str(self.settings.glossary_path))
+
+    def dense(self, n: int) -> list[tuple[str, float]]:
+        """Top-n (chunk id, cosine) from the vector index, restricted to what the caller may read."""
+        snap = self.snapshot
+        key = ("dense", n)
+        if key not in self._memo:
+            scores, ids = snap.index.search(self.vector, n, allowed=snap.allowed_ids(self.departments),
+                                            ef_search=self.settings.hnsw_ef_search)
+            self._memo[key] = [(snap.chunk_of[i], float(s)) for i, s in zip(ids[0].tolist(), scores[0].tolist(),
+                                                                             strict=True)
+                               if i >= 0 and snap.chunk_of[i] in snap.graph.chunks]
+        return self._memo[key]
+
+    _memo: dict = field(default_factory=dict)
+
+
+@dataclass
+class Ranking:
+    """A strategy's answer: chunk ids best first with a score and which signals found each."""
+
+    chunks: list[tuple[str, float, tuple[str, ...]]]
+    facts: list[Fact] = field(default_factory=list)
+    linked: list[str] = field(default_factory=list)
+
+
+class Retriever(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def rank(self, q: Query) -> Ranking:
+        """Chunk ids for the query, best first; every one readable by q.departments."""

@@ -1,0 +1,73 @@
+"""Typed results shared by every retrieval strategy, the engine, prompts and the gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kgflow.retrieval.graph_view import ChunkInfo, GraphView
+from kgflow.sources.policy import ALL, may_read
+from kgflow.vectors.index_store import VectorIndex
+
+
+class NoKnowledgeBase(Exception):
+    """Nothing has been published yet."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    subject: str
+    relation: str
+    object: str
+    weight: float
+    evidence_chunk: str
+
+
+@dataclass
+class RetrievedChunk:
+    chunk: ChunkInfo
+    score: float
+    sources: list[str]
+
+
+@dataclass
+class RetrievalResult:
+    mode: str
+    version: str
+    chunks: list[RetrievedChunk]
+    facts: list[Fact]
+    linked_entities: list[str]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Snapshot:
+    """One published version: the index and the graph, swapped in together. Strategies may cache
+    derived structures (a sparse matrix, specificity) in `cache`, which lives as long as the version."""
+
+    version: str
+    index: VectorIndex
+    graph: GraphView
+    _acl_cache: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)
+    chunk_of: dict[int, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # faiss id -> chunk id once per version, not a pandas re-index on every query
+        self.chunk_of = dict(zip(self.index.ids["faiss_id"].tolist(), self.index.ids["chunk_id"].tolist(),
+                                 strict=True))
+
+    def allowed_ids(self, departments: frozenset[str] | None) -> np.ndarray | None:
+        """Faiss ids the caller may see; None = everything (no department restriction)."""
+        if departments is None or ALL in departments:
+            return None
+        if departments not in self._acl_cache:
+            ids = self.index.ids
+            ok = ids["acl"].map(lambda acl: may_read(acl, departments))
+            self._acl_cache[departments] = ids.loc[ok, "faiss_id"].to_numpy(dtype="int64")
+        return self._acl_cache[departments]
+
+
+def chunk_allowed(chunk: ChunkInfo, departments: frozenset[str] | None) -> bool:
+    return may_read(chunk.acl, departments)
