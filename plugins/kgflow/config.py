@@ -83,7 +83,11 @@ class Settings(BaseSettings):
     ppr_passage_weight: float = 1.0  # their restart mass relative to the linked entities'
     ppr_relation_weight: float = 0.5
     ppr_next_weight: float = 0.5
-    hybrid_graph_weight: float = 0.3  # share of the graph's PPR score in the hybrid ranking
+    # hybrid (default) ranking: cosine + lexical_weight * BM25 + graph_weight * PPR, each over its best candidate;
+    # chosen on two halves of the quality bench's dev questions (bench/quality_bench.py; README)
+    hybrid_candidates: int = 40  # chunks each signal proposes
+    hybrid_lexical_weight: float = 0.8
+    hybrid_graph_weight: float = 0.1
 
     # Serving: security and limits
     auth_required: bool = True

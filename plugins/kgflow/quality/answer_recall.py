@@ -8,30 +8,13 @@ not English stop words; plural/singular and other inflections are folded by a li
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from functools import cache
 
-_TOKEN = re.compile(r"[a-z0-9]+")
-
-
-@cache
-def _stop_words() -> frozenset[str]:
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    return frozenset(STOP_WORDS)
-
-
-def _fold(word: str) -> str:
-    for suffix in ("ies", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
+from kgflow.nlp.terms import terms
 
 
 def content_words(text: str) -> set[str]:
-    stop = _stop_words()
-    return {_fold(w) for w in _TOKEN.findall(text.lower()) if w not in stop and len(w) > 1}
+    return set(terms(text))
 
 
 def answer_recall(answer: str, context: str) -> float:

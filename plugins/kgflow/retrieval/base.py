@@ -44,6 +44,24 @@ class Query:
                                if i >= 0 and snap.chunk_of[i] in snap.graph.chunks]
         return self._memo[key]
 
+    def cosine(self, chunk_ids: list[str]) -> dict[str, float]:
+        """Exact cosine of the question with any chunks (for candidates the dense top-n did not hold)."""
+        snap = self.snapshot
+        if "row_of" not in snap.cache:
+            ids = snap.index.ids.sort_values("faiss_id")
+            snap.cache["row_of"] = dict(zip(ids["chunk_id"], range(len(ids)), strict=True))
+            snap.cache["vectors"] = snap.index.vectors()
+        rows = [(c, snap.cache["row_of"][c]) for c in chunk_ids if c in snap.cache["row_of"]]
+        if not rows:
+            return {}
+        sims = snap.cache["vectors"][[r for _, r in rows]] @ self.vector[0]
+        return {c: float(s) for (c, _), s in zip(rows, sims, strict=True)}
+
+    def lexical(self, n: int) -> list[tuple[str, float]]:
+        from kgflow.retrieval.lexical import lexical_index, lexical_mask
+
+        return lexical_index(self.snapshot).top(self.text, n, lexical_mask(self.snapshot, self.departments))
+
     _memo: dict = field(default_factory=dict)
 
 

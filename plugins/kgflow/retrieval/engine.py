@@ -77,7 +77,11 @@ class RetrievalEngine:
             view = GraphView.load(g)
         log.info("loaded knowledge base %s (%d vectors, %d entities) in %.2fs", version, index.manifest["count"],
                  len(view.names), time.perf_counter() - start)
-        return Snapshot(version, index, view)
+        snap = Snapshot(version, index, view)
+        from kgflow.retrieval.lexical import lexical_index
+
+        lexical_index(snap)  # built with the version, so the first query after a switch does not wait
+        return snap
 
     def retrieve(self, question: str, departments: frozenset[str] | None = None, mode: str | None = None,
                  top_k: int | None = None, token_budget: int | None = None) -> RetrievalResult:
@@ -91,8 +95,14 @@ class RetrievalEngine:
         ranking = self.retriever(mode).rank(q)
         t2 = time.perf_counter()
         g = snap.graph
-        ranked = [(cid, sc, src) for cid, sc, src in ranking.chunks
-                  if cid in g.chunks and chunk_allowed(g.chunks[cid], departments)]  # belt and braces
+        ranked, seen = [], set()
+        for cid, sc, src in ranking.chunks:
+            if cid not in g.chunks or not chunk_allowed(g.chunks[cid], departments):  # belt and braces
+                continue
+            if g.chunks[cid].text in seen:
+                continue  # the same text from a duplicate document would only spend the budget twice
+            seen.add(g.chunks[cid].text)
+            ranked.append((cid, sc, src))
         chosen = within_budget([(cid, g.chunks[cid].text) for cid, _, _ in ranked],
                                token_budget or s.context_token_budget)
         by_id = {cid: (sc, src) for cid, sc, src in ranked}

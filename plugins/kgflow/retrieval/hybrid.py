@@ -1,8 +1,13 @@
-"""The default: dense hits re-ranked and extended by graph evidence.
+"""The default: dense hits re-ranked and extended by lexical and graph evidence.
 
-Every candidate (the dense top chunks and the PPR top chunks) gets a score that blends its cosine
-similarity with its Personalized PageRank mass (each scaled to [0, 1] over the candidates); a chunk
-the graph adds must out-score a dense hit to displace it, so the graph helps rather than crowds out.
+Candidates are the dense top chunks, the lexical (BM25) top chunks and the Personalized PageRank top
+chunks. Each candidate's score blends its exact cosine with the question, its BM25 score and its PPR
+mass, each divided by the best candidate's:
+
+    score = cosine' + lexical_weight * bm25' + graph_weight * ppr'
+
+A chunk another signal adds must out-score a dense hit to displace it, so the extra evidence re-ranks
+and extends the vector hits instead of crowding them out.
 """
 
 from __future__ import annotations
@@ -11,22 +16,28 @@ from kgflow.retrieval.base import Query, Ranking, Retriever
 from kgflow.retrieval.ppr import PPRRetriever, facts_for
 
 
+def _scaled(values: dict[str, float]) -> dict[str, float]:
+    """Divide by the best candidate's score (stretching cosines to the candidates' own min-max range
+    made small cosine differences outweigh lexical evidence: measured 0.2 points worse)."""
+    top = max(values.values(), default=0.0) or 1.0
+    return {k: v / top for k, v in values.items()}
+
+
 class HybridRetriever(Retriever):
     name = "hybrid"
 
     def rank(self, q: Query) -> Ranking:
-        beta = self.settings.hybrid_graph_weight
-        ppr, seeds = PPRRetriever(self.settings).scores(q)
-        dense = dict(q.dense(max(2 * q.k, self.settings.ppr_dense_seeds)))
-        top_ppr = max(ppr.values(), default=0.0) or 1.0
-        lo = min(dense.values(), default=0.0)
-        span = (max(dense.values(), default=1.0) - lo) or 1.0
-        blended = {}
-        for cid in set(dense) | set(ppr):
-            d = (dense[cid] - lo) / span if cid in dense else 0.0
-            blended[cid] = (1 - beta) * d + beta * ppr.get(cid, 0.0) / top_ppr
+        s = self.settings
+        n = max(2 * q.k, s.hybrid_candidates)
+        dense = dict(q.dense(n))
+        lexical = dict(q.lexical(n)) if s.hybrid_lexical_weight > 0 else {}
+        ppr, seeds = PPRRetriever(s).scores(q) if s.hybrid_graph_weight > 0 else ({}, {})
+        candidates = set(dense) | set(lexical) | set(list(ppr)[:n])
+        cosine = {**q.cosine([c for c in candidates if c not in dense]), **dense}
+        d, b, p = _scaled(cosine), _scaled(lexical), _scaled(ppr)
+        blended = {c: d.get(c, 0.0) + s.hybrid_lexical_weight * b.get(c, 0.0) + s.hybrid_graph_weight * p.get(c, 0.0)
+                   for c in candidates}
         ranked = sorted(blended.items(), key=lambda kv: -kv[1])[: 2 * q.k]
-        chunks = [(c, s, tuple(n for n, hit in (("vector", c in dense), ("graph", c in ppr)) if hit))
-                  for c, s in ranked]
-        return Ranking(chunks, facts_for(q, seeds, {c for c, _ in ranked}),
-                       [q.snapshot.graph.names[e] for e in seeds])
+        chunks = [(c, sc, tuple(name for name, hit in (("vector", c in dense), ("lexical", c in lexical),
+                                                        ("graph", c in ppr)) if hit)) for c, sc in ranked]
+        return Ranking(chunks, facts_for(q, seeds, {c for c, _ in ranked}), [q.snapshot.graph.names[e] for e in seeds])

@@ -39,8 +39,10 @@ def link_entities(doc, view: GraphView, max_ngram: int = 4) -> dict[str, float]:
     keys = view.keys()
     for span in list(doc.ents) + list(doc.noun_chunks):
         key = canonical_key(span.text)
-        if not key or key in view.by_key or len(key) < 4 or not keys:
+        if not key or key in view.by_key or len(key) < 6 or not keys:
             continue
+        if any(t.is_upper and len(t) > 1 for t in span):
+            continue  # acronyms differ by one letter (BCC, BCG): a near miss is another thing entirely
         hit = process.extractOne(key, keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
         if hit:
             eid = view.by_key[hit[0]]
