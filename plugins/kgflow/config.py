@@ -44,6 +44,9 @@ class Settings(BaseSettings):
 
     expectations_dir: Path = SCHEMAS_DIR / "expectations"
     glossary_dir: Path | None = None  # a company's vocabulary (*.jsonl); default: <home>/glossary
+    golden_questions: Path | None = None  # quality gate before publish; default: <home>/golden_questions.json
+    quality_gate_margin: float = 0.02  # answer-recall may fall at most this much below the live version's
+    quality_gate_budget_chars: int = 6000
 
     # Compute
     spark_master: str = "local[2]"
@@ -80,7 +83,7 @@ class Settings(BaseSettings):
     ppr_damping: float = 0.5  # probability of following an edge (HippoRAG 2 uses 0.5)
     ppr_iterations: int = 15
     ppr_dense_seeds: int = 20  # dense top chunks that seed the walk
-    ppr_passage_weight: float = 1.0  # their restart mass relative to the linked entities'
+    ppr_passage_weight: float = 0.05  # their restart mass relative to the linked entities' (HippoRAG 2's value)
     ppr_relation_weight: float = 0.5
     ppr_next_weight: float = 0.5
     # hybrid (default) ranking: cosine + lexical_weight * BM25 + graph_weight * PPR, each over its best candidate;
@@ -129,6 +132,10 @@ class Settings(BaseSettings):
     def exposed(self, what: Literal["docs", "info", "metrics"]) -> bool:
         value = {"docs": self.expose_docs, "info": self.expose_info, "metrics": self.metrics_public}[what]
         return self.profile == "embedded" if value is None else value
+
+    @property
+    def golden_path(self) -> Path:
+        return self.golden_questions or self.home / "golden_questions.json"
 
     @property
     def glossary_path(self) -> Path:

@@ -156,3 +156,11 @@ def test_index_has_one_vector_per_graph_chunk(share):
 def test_validation_report_names_no_run_level_failure(share):
     report = json.loads((share["run_dir"] / "validation.json").read_text())
     assert report["success"]
+
+
+def test_identical_documents_are_published_and_recorded_as_duplicates(share):
+    summary = json.loads((share["run_dir"] / "publish.json").read_text())
+    copy = _uri(share, share["kinds"]["duplicate_filed_under_another_department"].rel)
+    original = _uri(share, share["kinds"]["plain_markdown"].rel)
+    ids = {d["uri"]: d["id"] for d in share["docs"]}
+    assert summary["duplicates"].get(ids[copy]) == ids[original]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -120,11 +121,41 @@ class GraphStore(ABC):
         self.close()
 
 
-def open_graph_store(settings: Settings, read_only: bool = False) -> GraphStore:
+def open_graph_store(settings: Settings, read_only: bool = False, path: Path | None = None) -> GraphStore:
+    """The configured store; `path` opens a staged copy of the embedded graph instead of the live one."""
     if settings.graph_backend == "neo4j":
         from kgflow.graph.neo4j_store import Neo4jGraphStore
 
         return Neo4jGraphStore.from_connection(settings.neo4j_conn_id, batch_size=settings.graph_batch_size)
     from kgflow.graph.embedded import EmbeddedGraphStore
 
-    return EmbeddedGraphStore(settings.graph_path, read_only=read_only, batch_size=settings.graph_batch_size)
+    return EmbeddedGraphStore(path or settings.graph_path, read_only=read_only, batch_size=settings.graph_batch_size)
+
+
+def staged_graph(settings: Settings, run_name: str, fresh: bool = False) -> Path | None:
+    """The embedded graph a run writes to: a copy of the live one, promoted at publish (None for Neo4j,
+    which is loaded in place). `fresh` starts the copy again from the live graph (a rerun after a crash)."""
+    if settings.graph_backend != "embedded":
+        return None
+    staged = settings.graph_path.parent / "staging" / f"{run_name}.lbug"
+    if fresh or not staged.exists():
+        import shutil
+
+        staged.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for p in staged.parent.iterdir():  # one ingest at a time: older copies are failed runs' leftovers
+            p.unlink()
+        if settings.graph_path.exists():
+            tmp = staged.with_name(staged.name + ".copy")
+            shutil.copyfile(settings.graph_path, tmp)
+            tmp.replace(staged)
+    return staged
+
+
+def promote_graph(settings: Settings, run_name: str) -> None:
+    """Make a run's staged embedded graph the live one (one atomic rename); no-op for Neo4j."""
+    staged = staged_graph(settings, run_name)
+    if staged is None:
+        return
+    settings.graph_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.graph_path.with_name(settings.graph_path.name + ".wal").unlink(missing_ok=True)
+    staged.replace(settings.graph_path)

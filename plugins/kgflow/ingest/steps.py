@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from kgflow.config import Settings, get_settings
-from kgflow.graph import GraphBatch, open_graph_store
+from kgflow.graph import GraphBatch, open_graph_store, promote_graph, staged_graph
 from kgflow.ingest.isolate import documents_of_rows, drop_documents, quarantine_rows, write_table
 from kgflow.ingest.staging import private_dir, read_json, read_table, run_dir, write_json
+from kgflow.quality.gate import QualityGateFailed
+from kgflow.quality.gate import check as quality_gate
 from kgflow.quality.validate import ValidationFailed, validate_tables
 from kgflow.sources.changes import PENDING, change_set, load_manifest, updated_manifest
 from kgflow.sources.landing import check_source
@@ -129,7 +131,9 @@ def load_graph(run: Path, settings: Settings | None = None) -> dict:
     batch = GraphBatch.from_staged(t["documents"], t["chunks"], t["mentions"], t["entities"], t["relations"],
                                    ingested_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     start = time.perf_counter()
-    with open_graph_store(s) as g:
+    # the embedded graph is loaded into a copy (from the live graph, afresh on every attempt) and becomes
+    # live only at publish, together with the index: a failed run never leaves half a knowledge base
+    with open_graph_store(s, path=staged_graph(s, run.name, fresh=True)) as g:
         g.retire_documents(retired_documents(run))
         written = g.bulk_write(batch)
         counts = g.counts()
@@ -166,11 +170,18 @@ def publish(run: Path, run_id: str, settings: Settings | None = None) -> dict:
     store = VectorIndexStore(s.index_dir)
     version = read_json(run, "index.json")["version"]
     index = store.load(version)
-    with open_graph_store(s) as g:
+    with open_graph_store(s, read_only=True, path=staged_graph(s, run.name)) as g:
         graph = g.counts()
     problems = _index_problems(index, graph["chunks"])
     if problems:
         raise ValidationFailed(f"index {version} not published: {problems}")
+    try:
+        gate = quality_gate(s, version, staged_graph(s, run.name))
+    except QualityGateFailed as e:
+        write_json(run, "quality_gate.json", e.args[1])
+        raise
+    write_json(run, "quality_gate.json", gate)
+    promote_graph(s, run.name)
     store.publish(version)
     changes = pd.read_parquet(run / "changes.parquet")
     quarantined = set(read_table(run, "quarantine")["doc_id"])
@@ -184,7 +195,7 @@ def publish(run: Path, run_id: str, settings: Settings | None = None) -> dict:
     dups = docs[docs["duplicate_of"].notna()]
     summary = {"version": version, "index_vectors": index.manifest["count"], "graph": graph,
                "quarantined": read_table(run, "quarantine")[["uri", "reason", "detail"]].to_dict("records"),
-               "duplicates": dict(zip(dups["doc_id"], dups["duplicate_of"], strict=True))}
+               "duplicates": dict(zip(dups["doc_id"], dups["duplicate_of"], strict=True)), "quality_gate": gate}
     write_json(run, "publish.json", summary)
     return summary
 

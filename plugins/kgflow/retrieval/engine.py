@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 from kgflow.config import Settings
 from kgflow.graph import open_graph_store
@@ -28,8 +29,11 @@ log = logging.getLogger("kgflow.retrieval")
 
 
 class RetrievalEngine:
-    def __init__(self, settings: Settings, embedder=None) -> None:
+    def __init__(self, settings: Settings, embedder=None, version: str | None = None,
+                 graph_path: Path | None = None) -> None:
+        """`version` and `graph_path` pin a candidate (the quality gate) instead of following CURRENT."""
         self.settings = settings
+        self._pinned, self._graph_path = version, graph_path
         self._store = VectorIndexStore(self.settings.index_dir)
         self._embedder = embedder
         self._snap: Snapshot | None = None
@@ -61,7 +65,7 @@ class RetrievalEngine:
         if self._snap is not None and now - self._checked < 1.0:
             return self._snap
         self._checked = now
-        version = self._store.current_version()
+        version = self._pinned or self._store.current_version()
         if version is None:
             raise NoKnowledgeBase("no index has been published yet: run the knowledge_ingest DAG")
         if self._snap is None or self._snap.version != version:
@@ -73,7 +77,7 @@ class RetrievalEngine:
     def _load(self, version: str) -> Snapshot:
         start = time.perf_counter()
         index = self._store.load(version)
-        with open_graph_store(self.settings, read_only=True) as g:
+        with open_graph_store(self.settings, read_only=True, path=self._graph_path) as g:
             view = GraphView.load(g)
         log.info("loaded knowledge base %s (%d vectors, %d entities) in %.2fs", version, index.manifest["count"],
                  len(view.names), time.perf_counter() - start)

@@ -57,13 +57,17 @@ def specificity(view: GraphView, entity_id: str) -> float:
     return max(0.0, math.log(n / df) / math.log(n))
 
 
+GENERIC_MIN_CHUNKS = 10  # in a small corpus a few mentions are a large share: not yet a generic word
+
+
 def weighted_seeds(doc, view: GraphView, departments: frozenset[str] | None, max_df: float) -> dict[str, float]:
     """Linked entities the caller may read about, each weighted by link confidence x specificity;
-    entities mentioned in more than `max_df` of all chunks are dropped (they would pull in everything)."""
-    n = max(1, len(view.chunks))
+    entities mentioned in more than `max_df` of all chunks (and in more than GENERIC_MIN_CHUNKS) are
+    dropped: they would pull in everything."""
+    limit = max(max_df * len(view.chunks), GENERIC_MIN_CHUNKS)
     out = {}
     for eid, conf in link_entities(doc, view).items():
-        if len(view.chunks_of.get(eid, ())) / n > max_df or not view.readable(eid, departments):
+        if len(view.chunks_of.get(eid, ())) > limit or not view.readable(eid, departments):
             continue
         out[eid] = conf * specificity(view, eid)
     return out
