@@ -26,6 +26,9 @@ with DAG(
         "dry_run": Param(False, type="boolean", description="Parse, extract and validate only; publish nothing"),
         "max_documents": Param(None, type=["null", "integer"], minimum=0,
                                description="Process at most this many new/changed documents"),
+        "quality_gate": Param(True, type="boolean",
+                              description="Block publishing when golden-question answer-recall falls below the "
+                                          "live version's; turn off only for a reviewed, deliberate change"),
     },
 ) as dag:
     discover = task(task_id="discover")(tasks.discover)()

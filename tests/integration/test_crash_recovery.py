@@ -32,7 +32,7 @@ def _staged_run(run: Path) -> None:
     docs = pd.DataFrame({"doc_id": doc_ids, "uri": [f"file:///landing/hr/{d}.txt" for d in doc_ids],
                          "title": doc_ids, "sha256": doc_ids, "department": "hr", "acl": [["hr"]] * N_DOCS,
                          "format": "txt", "size_bytes": 1000, "n_elements": CHUNKS_PER_DOC,
-                         "n_chunks": CHUNKS_PER_DOC})
+                         "n_chunks": CHUNKS_PER_DOC, "duplicate_of": None})
     chunk_doc = np.repeat(doc_ids, CHUNKS_PER_DOC)
     ords = np.tile(np.arange(CHUNKS_PER_DOC), N_DOCS)
     chunk_ids = [f"chk_{i:07d}" for i in range(len(chunk_doc))]

@@ -13,7 +13,7 @@ from kgflow.graph import GraphBatch, open_graph_store, promote_graph, staged_gra
 from kgflow.ingest.isolate import documents_of_rows, drop_documents, quarantine_rows, write_table
 from kgflow.ingest.staging import private_dir, read_json, read_table, run_dir, write_json
 from kgflow.quality.gate import QualityGateFailed
-from kgflow.quality.gate import check as quality_gate
+from kgflow.quality.gate import check as check_quality
 from kgflow.quality.validate import ValidationFailed, validate_tables
 from kgflow.sources.changes import PENDING, change_set, load_manifest, updated_manifest
 from kgflow.sources.landing import check_source
@@ -164,7 +164,7 @@ def build_index(run: Path, full_rebuild: bool = False, settings: Settings | None
     return result
 
 
-def publish(run: Path, run_id: str, settings: Settings | None = None) -> dict:
+def publish(run: Path, run_id: str, settings: Settings | None = None, quality_gate: bool = True) -> dict:
     """Check the new index against the graph, switch `current`, and record the manifest."""
     s = settings or get_settings()
     store = VectorIndexStore(s.index_dir)
@@ -176,7 +176,8 @@ def publish(run: Path, run_id: str, settings: Settings | None = None) -> dict:
     if problems:
         raise ValidationFailed(f"index {version} not published: {problems}")
     try:
-        gate = quality_gate(s, version, staged_graph(s, run.name))
+        gate = check_quality(s, version, staged_graph(s, run.name)) if quality_gate else {"skipped": True,
+                                                                                          "reason": "turned off"}
     except QualityGateFailed as e:
         write_json(run, "quality_gate.json", e.args[1])
         raise

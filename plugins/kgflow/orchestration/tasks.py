@@ -50,7 +50,8 @@ def build_index(**context) -> dict:
 
 def publish(**context) -> dict:
     prepare_env()
-    return steps.publish(_skip_unless_work(context), context["run_id"])
+    return steps.publish(_skip_unless_work(context), context["run_id"],
+                         quality_gate=context["params"].get("quality_gate", True) is not False)
 
 
 def on_failure(context) -> None:
