@@ -116,3 +116,9 @@ def test_glossary_labels_are_allowed_by_validation(tmp_path):
 
 def test_settings_default_to_the_hybrid_strategy():
     assert Settings().retrieval_mode == "hybrid"
+
+
+def test_the_default_strategy_shows_both_hops_of_a_two_hop_question_as_facts(engine):
+    r = engine.retrieve("Who leads the project that uses Corvane Beacon?")
+    facts = {(f.subject, f.relation, f.object) for f in r.facts}
+    assert {("Project Falcon", "use", "Corvane Beacon"), ("Maria Lindqvist", "lead", "Project Falcon")} <= facts

@@ -13,6 +13,7 @@ and extends the vector hits instead of crowding them out.
 from __future__ import annotations
 
 from kgflow.retrieval.base import Query, Ranking, Retriever
+from kgflow.retrieval.linking import weighted_seeds
 from kgflow.retrieval.ppr import PPRRetriever, facts_for
 
 
@@ -31,7 +32,7 @@ class HybridRetriever(Retriever):
         n = max(2 * q.k, s.hybrid_candidates)
         dense = dict(q.dense(n))
         lexical = dict(q.lexical(n)) if s.hybrid_lexical_weight > 0 else {}
-        ppr, seeds = PPRRetriever(s).scores(q) if s.hybrid_graph_weight > 0 else ({}, {})
+        ppr, entities = PPRRetriever(s).scores(q) if s.hybrid_graph_weight > 0 else ({}, {})
         candidates = set(dense) | set(lexical) | set(list(ppr)[:n])
         cosine = {**q.cosine([c for c in candidates if c not in dense]), **dense}
         d, b, p = _scaled(cosine), _scaled(lexical), _scaled(ppr)
@@ -40,4 +41,6 @@ class HybridRetriever(Retriever):
         ranked = sorted(blended.items(), key=lambda kv: -kv[1])[: 2 * q.k]
         chunks = [(c, sc, tuple(name for name, hit in (("vector", c in dense), ("lexical", c in lexical),
                                                         ("graph", c in ppr)) if hit)) for c, sc in ranked]
-        return Ranking(chunks, facts_for(q, seeds, {c for c, _ in ranked}), [q.snapshot.graph.names[e] for e in seeds])
+        linked = weighted_seeds(q.doc, q.snapshot.graph, q.departments, s.linking_max_df)
+        return Ranking(chunks, facts_for(q, entities, {c for c, _ in ranked}),
+                       [q.snapshot.graph.names[e] for e in linked])

@@ -101,7 +101,8 @@ class PPRRetriever(Retriever):
     name = "ppr"
 
     def scores(self, q: Query) -> tuple[dict[str, float], dict[str, float]]:
-        """(chunk id -> PPR score for readable chunks, linked seeds)."""
+        """(chunk id -> PPR score for readable chunks, entity id -> weight: the linked seeds and the
+        entities the walk reached most, for the facts shown with the answer)."""
         s = self.settings
         walk = walk_graph(q.snapshot, 1.0, s.ppr_relation_weight, s.ppr_next_weight)
         seeds = weighted_seeds(q.doc, q.snapshot.graph, q.departments, s.linking_max_df)
@@ -118,23 +119,41 @@ class PPRRetriever(Retriever):
         p = personalized_pagerank(walk.transition_t, reset, s.ppr_damping, s.ppr_iterations, mask)
         chunk_p = p[walk.n_entities:]
         top = np.argsort(-chunk_p)[: 4 * q.k]
-        return {walk.chunks[i]: float(chunk_p[i]) for i in top if chunk_p[i] > 0}, seeds
+        entity_p = p[: walk.n_entities]
+        reached = {walk.entities[i]: float(entity_p[i]) for i in np.argsort(-entity_p)[: 2 * q.k] if entity_p[i] > 0}
+        if not seeds:
+            reached = {}  # without a linked entity the walk only echoes the dense hits: no facts to show
+        return {walk.chunks[i]: float(chunk_p[i]) for i in top if chunk_p[i] > 0}, {**reached, **seeds}
 
     def rank(self, q: Query) -> Ranking:
         scores, seeds = self.scores(q)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])[: 2 * q.k]
         dense_ids = {c for c, _ in q.dense(2 * q.k)}
+        linked = weighted_seeds(q.doc, q.snapshot.graph, q.departments, self.settings.linking_max_df)
         return Ranking([(c, sc, ("vector", "graph") if c in dense_ids else ("graph",)) for c, sc in ranked],
-                       facts_for(q, seeds, {c for c, _ in ranked}), [q.snapshot.graph.names[e] for e in seeds])
+                       facts_for(q, seeds, {c for c, _ in ranked}), [q.snapshot.graph.names[e] for e in linked])
 
 
-def facts_for(q: Query, seeds: dict[str, float], chunks: set[str]) -> list[Fact]:
-    """RELATED edges at the seeds whose evidence is among the ranked chunks, strongest first."""
+def facts_for(q: Query, entities: dict[str, float], chunks: set[str], hops: int = 2) -> list[Fact]:
+    """RELATED edges on paths of up to `hops` edges from the linked seeds (the entities whose weight came
+    from linking) whose evidence is among the ranked chunks, weighted by the walk's mass at both ends and
+    typed relations over co-occurrence: the path the answer rests on, hop by hop."""
     g = q.snapshot.graph
+    seeds = weighted_seeds(q.doc, g, q.departments, q.settings.linking_max_df)
     out: dict[tuple, Fact] = {}
-    for eid, w in seeds.items():
-        for e in g.adjacency.get(eid, ()):
-            if e.chunk in chunks:
-                out.setdefault((e.src, e.dst, e.type), Fact(g.names[e.src], e.type, g.names[e.dst],
-                                                            w * min(1.0, e.weight), e.chunk))
+    frontier = set(seeds)
+    for _ in range(hops):
+        nxt = set()
+        for eid in frontier:
+            for e in g.adjacency.get(eid, ()):
+                if e.chunk not in chunks:
+                    continue
+                other = e.dst if e.src == eid else e.src
+                weight = ((entities.get(e.src, 0.0) + entities.get(e.dst, 0.0)) * min(1.0, e.weight)
+                          * (1.0 if e.type == "co_occurs" else 4.0))
+                key = (e.src, e.dst, e.type)
+                if key not in out or out[key].weight < weight:
+                    out[key] = Fact(g.names[e.src], e.type, g.names[e.dst], weight, e.chunk)
+                nxt.add(other)
+        frontier = nxt - set(seeds)
     return sorted(out.values(), key=lambda f: -f.weight)[:12]
