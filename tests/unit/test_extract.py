@@ -69,3 +69,9 @@ def test_coordinated_noun_phrases_become_separate_concepts():
     mentions, _ = _extract("Patients receive chemotherapy and radiation therapy.")
     ids = {m["entity_id"] for m in mentions}
     assert {entity_id("chemotherapy"), entity_id("radiation therapy")} <= ids
+
+
+def test_a_concept_in_the_clause_does_not_take_the_object_slot_from_a_named_entity():
+    _, relations = _extract("Project Falcon uses Corvane Beacon for vessel tracking.")
+    pair = {entity_id("Project Falcon"), entity_id("Corvane Beacon")}
+    assert any({r["src"], r["dst"]} == pair and r["type"] == "use" for r in relations)

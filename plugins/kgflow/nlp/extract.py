@@ -141,7 +141,15 @@ def _relations(doc, mentions: list[Mention], chunk_id: str, doc_id: str) -> Iter
         if len(in_sent) < 2:
             continue
         ids = [entity_id(m.entity) for m in in_sent]
-        svo = svo_triples(sent, in_sent)
+        # named entities get their subject-verb-object triples first: a concept in the same clause
+        # ("... for vessel tracking") must not take the object slot from the organisation or product
+        named = [i for i, m in enumerate(in_sent) if m.label != CONCEPT]
+        svo = [t.__class__(named[t.src], named[t.dst], t.type, t.weight)
+               for t in svo_triples(sent, [in_sent[i] for i in named])]
+        svo_pairs = {frozenset((ids[t.src], ids[t.dst])) for t in svo}
+        svo_subjects = {(t.src, t.type) for t in svo}
+        svo += [t for t in svo_triples(sent, in_sent)
+                if frozenset((ids[t.src], ids[t.dst])) not in svo_pairs and (t.src, t.type) not in svo_subjects]
         svo_pairs = {frozenset((ids[t.src], ids[t.dst])) for t in svo}
         for t in svo:
             rel_weights[(ids[t.src], ids[t.dst], t.type)] += t.weight
