@@ -57,17 +57,23 @@ class GraphView:
     @classmethod
     def load(cls, store: GraphStore) -> GraphView:
         v = cls()
-        for e in store.run(cypher.SNAPSHOT["entities"]):
+        def rows(name: str, *keys: str) -> list[dict]:
+            # Sorted here, not by the store: which entity an alias names, the walk matrix's node order and
+            # every tie depend on row order, and LadybugDB returns it differently from one read to the next
+            # (even under ORDER BY, as unmerged sorted runs). Answers must not differ across workers.
+            return sorted(store.run(cypher.SNAPSHOT[name]), key=lambda r: tuple(r[k] for k in keys))
+
+        for e in rows("entities", "id"):
             v.names[e["id"]] = e["name"]
             for alias in [e["name"], *(e["aliases"] or [])]:
                 v.by_key.setdefault(canonical_key(alias), e["id"])
-        for r in store.run(cypher.SNAPSHOT["related"]):
+        for r in rows("related", "src", "dst", "type", "chunk"):
             edge = Edge(r["src"], r["dst"], r["type"], float(r["weight"]), r["chunk"])
             v.adjacency[r["src"]].append(edge)
             v.adjacency[r["dst"]].append(edge)
-        for m in store.run(cypher.SNAPSHOT["mentions"]):
+        for m in rows("mentions", "chunk", "entity"):
             v.chunks_of[m["entity"]][m["chunk"]] = int(m["count"])
-        for c in store.run(cypher.SNAPSHOT["chunks"]):
+        for c in rows("chunks", "doc_id", "ord", "id"):
             v.chunks[c["id"]] = ChunkInfo(c["id"], c["text"], c["doc_id"], c["title"], c["uri"], tuple(c["acl"] or ()),
                                           int(c["ord"] or 0))
         return v

@@ -38,7 +38,8 @@ class HybridRetriever(Retriever):
         d, b, p = _scaled(cosine), _scaled(lexical), _scaled(ppr)
         blended = {c: d.get(c, 0.0) + s.hybrid_lexical_weight * b.get(c, 0.0) + s.hybrid_graph_weight * p.get(c, 0.0)
                    for c in candidates}
-        ranked = sorted(blended.items(), key=lambda kv: -kv[1])[: 2 * q.k]
+        # ties (a duplicate document scores exactly like its original) go to the smaller id, not set order
+        ranked = sorted(blended.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * q.k]
         chunks = [(c, sc, tuple(name for name, hit in (("vector", c in dense), ("lexical", c in lexical),
                                                         ("graph", c in ppr)) if hit)) for c, sc in ranked]
         linked = weighted_seeds(q.doc, q.snapshot.graph, q.departments, s.linking_max_df)
