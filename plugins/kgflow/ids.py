@@ -11,9 +11,9 @@ def stable_id(prefix: str, *parts: object) -> str:
     return f"{prefix}_{h.hexdigest()}"
 
 
-def sha256_file(path, bufsize: int = 1 << 20) -> str:
+def sha256_stream(f, bufsize: int = 1 << 20) -> str:
+    """sha256 of an open binary file, read in blocks (files may be far larger than memory)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(bufsize):
-            h.update(chunk)
+    while chunk := f.read(bufsize):
+        h.update(chunk)
     return h.hexdigest()

@@ -170,14 +170,14 @@ def publish(run: Path, run_id: str, settings: Settings | None = None, quality_ga
     store = VectorIndexStore(s.index_dir)
     version = read_json(run, "index.json")["version"]
     index = store.load(version)
-    with open_graph_store(s, read_only=True, path=staged_graph(s, run.name)) as g:
+    graph_copy = staged_graph(s, run.name)
+    with open_graph_store(s, read_only=True, path=graph_copy) as g:
         graph = g.counts()
     problems = _index_problems(index, graph["chunks"])
     if problems:
         raise ValidationFailed(f"index {version} not published: {problems}")
     try:
-        gate = check_quality(s, version, staged_graph(s, run.name)) if quality_gate else {"skipped": True,
-                                                                                          "reason": "turned off"}
+        gate = check_quality(s, version, graph_copy) if quality_gate else {"skipped": True, "reason": "turned off"}
     except QualityGateFailed as e:
         write_json(run, "quality_gate.json", e.args[1])
         raise

@@ -56,10 +56,10 @@ def check(settings: Settings, candidate_version: str, candidate_graph: Path | No
         log.info("quality gate skipped: no golden question file at %s", settings.golden_path)
         return {"skipped": True, "golden": str(settings.golden_path)}
     budget = settings.quality_gate_budget_chars
-    candidate = golden_recall(RetrievalEngine(settings, version=candidate_version, graph_path=candidate_graph),
-                              items, budget)
+    engine = RetrievalEngine(settings, version=candidate_version, graph_path=candidate_graph)
+    candidate = golden_recall(engine, items, budget)
     try:
-        live = golden_recall(RetrievalEngine(settings), items, budget)
+        live = golden_recall(RetrievalEngine(settings, embedder=engine.embedder), items, budget)  # one model load
     except NoKnowledgeBase:
         live = None
     report = {"skipped": False, "golden": str(settings.golden_path), "questions": len(items),

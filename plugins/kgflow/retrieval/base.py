@@ -32,6 +32,18 @@ class Query:
 
         return parse_question(self.text, str(self.settings.glossary_path))
 
+    @cached_property
+    def seeds(self) -> dict[str, float]:
+        """Linked entities the caller may read about, weighted by confidence x specificity: once per query
+        (linking scans every entity key), shared by every strategy and by the facts."""
+        from kgflow.retrieval.linking import weighted_seeds
+
+        return weighted_seeds(self.doc, self.snapshot.graph, self.departments, self.settings.linking_max_df)
+
+    @property
+    def linked_names(self) -> list[str]:
+        return [self.snapshot.graph.names[e] for e in self.seeds]
+
     def dense(self, n: int) -> list[tuple[str, float]]:
         """Top-n (chunk id, cosine) from the vector index, restricted to what the caller may read."""
         snap = self.snapshot
@@ -58,9 +70,9 @@ class Query:
         return {c: float(s) for (c, _), s in zip(rows, sims, strict=True)}
 
     def lexical(self, n: int) -> list[tuple[str, float]]:
-        from kgflow.retrieval.lexical import lexical_index, lexical_mask
+        from kgflow.retrieval.lexical import lexical_index
 
-        return lexical_index(self.snapshot).top(self.text, n, lexical_mask(self.snapshot, self.departments))
+        return lexical_index(self.snapshot).top(self.text, n, self.snapshot.readable_chunks(self.departments))
 
     _memo: dict = field(default_factory=dict)
 

@@ -40,7 +40,7 @@ class RetrievalEngine:
         self._lock = threading.Lock()
         self._checked = 0.0
         self._retrievers = {}
-        make_retriever(settings.retrieval_mode, settings)  # an unknown mode fails at start, not per query
+        self.retriever(settings.retrieval_mode)  # an unknown mode fails at start, not per query
 
     @property
     def embedder(self):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from kgflow.retrieval.base import Query, Ranking, Retriever
 from kgflow.retrieval.fusion import reciprocal_rank_fusion
-from kgflow.retrieval.linking import weighted_seeds
 from kgflow.retrieval.types import Fact, chunk_allowed
 
 HOP_DECAY = 0.5
@@ -26,7 +25,7 @@ class GraphExpansionRetriever(Retriever):
     def expand(self, q: Query) -> tuple[list[str], list[Fact], list[str]]:
         g, departments, doc = q.snapshot.graph, q.departments, q.doc
         verbs = {t.lemma_.lower() for t in doc if not t.is_stop or t.pos_ == "VERB"}
-        seeds = weighted_seeds(doc, g, departments, self.settings.linking_max_df)
+        seeds = q.seeds
         score = dict(seeds)
         frontier = dict(seeds)
         used: dict[tuple, Fact] = {}
@@ -55,4 +54,4 @@ class GraphExpansionRetriever(Retriever):
                     chunk_score[cid] = chunk_score.get(cid, 0.0) + 0.5 * s
         ranked = [c for c, _ in sorted(chunk_score.items(), key=lambda kv: -kv[1])[: 2 * q.k]]
         facts = sorted(used.values(), key=lambda f: -f.weight)
-        return ranked, facts, [g.names[e] for e in seeds]
+        return ranked, facts, q.linked_names

@@ -13,7 +13,6 @@ and extends the vector hits instead of crowding them out.
 from __future__ import annotations
 
 from kgflow.retrieval.base import Query, Ranking, Retriever
-from kgflow.retrieval.linking import weighted_seeds
 from kgflow.retrieval.ppr import PPRRetriever, facts_for
 
 
@@ -27,12 +26,16 @@ def _scaled(values: dict[str, float]) -> dict[str, float]:
 class HybridRetriever(Retriever):
     name = "hybrid"
 
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self._ppr = PPRRetriever(settings)
+
     def rank(self, q: Query) -> Ranking:
         s = self.settings
         n = max(2 * q.k, s.hybrid_candidates)
         dense = dict(q.dense(n))
         lexical = dict(q.lexical(n)) if s.hybrid_lexical_weight > 0 else {}
-        ppr, entities = PPRRetriever(s).scores(q) if s.hybrid_graph_weight > 0 else ({}, {})
+        ppr, entities = self._ppr.scores(q) if s.hybrid_graph_weight > 0 else ({}, {})
         candidates = set(dense) | set(lexical) | set(list(ppr)[:n])
         cosine = {**q.cosine([c for c in candidates if c not in dense]), **dense}
         d, b, p = _scaled(cosine), _scaled(lexical), _scaled(ppr)
@@ -42,6 +45,4 @@ class HybridRetriever(Retriever):
         ranked = sorted(blended.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * q.k]
         chunks = [(c, sc, tuple(name for name, hit in (("vector", c in dense), ("lexical", c in lexical),
                                                         ("graph", c in ppr)) if hit)) for c, sc in ranked]
-        linked = weighted_seeds(q.doc, q.snapshot.graph, q.departments, s.linking_max_df)
-        return Ranking(chunks, facts_for(q, entities, {c for c, _ in ranked}),
-                       [q.snapshot.graph.names[e] for e in linked])
+        return Ranking(chunks, facts_for(q, entities, {c for c, _ in ranked}), q.linked_names)

@@ -35,19 +35,6 @@ class LexicalIndex:
 def lexical_index(snap) -> LexicalIndex:
     """The snapshot's lexical index, built once per version."""
     if "lexical" not in snap.cache:
-        ids = list(snap.graph.chunks)
+        ids = snap.chunk_ids
         snap.cache["lexical"] = LexicalIndex(ids, [snap.graph.chunks[c].text for c in ids])
     return snap.cache["lexical"]
-
-
-def lexical_mask(snap, departments: frozenset[str] | None) -> np.ndarray | None:
-    """Which of the lexical index's chunks the caller may read (None: all)."""
-    if departments is None or "*" in departments:
-        return None
-    key = ("lexical-mask", departments)
-    if key not in snap.cache:
-        from kgflow.retrieval.types import chunk_allowed
-
-        g = snap.graph
-        snap.cache[key] = np.array([chunk_allowed(g.chunks[c], departments) for c in lexical_index(snap).chunk_ids])
-    return snap.cache[key]

@@ -17,8 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from kgflow.retrieval.base import Query, Ranking, Retriever
-from kgflow.retrieval.linking import weighted_seeds
-from kgflow.retrieval.types import Fact, Snapshot, chunk_allowed
+from kgflow.retrieval.types import Fact, Snapshot
 
 
 @dataclass
@@ -39,7 +38,7 @@ def walk_graph(snap: Snapshot, mention_w: float, relation_w: float, next_w: floa
         return snap.cache[key]
     g = snap.graph
     entities = list(g.names)
-    chunks = list(g.chunks)
+    chunks = snap.chunk_ids
     index = {e: i for i, e in enumerate(entities)} | {c: len(entities) + i for i, c in enumerate(chunks)}
     rows, cols, vals = [], [], []
 
@@ -76,14 +75,14 @@ def walk_graph(snap: Snapshot, mention_w: float, relation_w: float, next_w: floa
     return walk
 
 
-def readable_mask(snap: Snapshot, walk: WalkGraph, departments: frozenset[str] | None) -> np.ndarray:
+def readable_mask(snap: Snapshot, walk: WalkGraph, departments: frozenset[str] | None) -> np.ndarray | None:
+    """1 for every entity node and every readable chunk node; None when the caller may read everything."""
+    chunks = snap.readable_chunks(departments)
+    if chunks is None:
+        return None
     key = ("ppr-mask", departments)
     if key not in snap.cache:
-        mask = np.ones(len(walk.index), "float32")
-        for i, cid in enumerate(walk.chunks):
-            if not chunk_allowed(snap.graph.chunks[cid], departments):
-                mask[walk.n_entities + i] = 0.0
-        snap.cache[key] = mask
+        snap.cache[key] = np.concatenate([np.ones(walk.n_entities, "float32"), chunks.astype("float32")])
     return snap.cache[key]
 
 
@@ -105,7 +104,7 @@ class PPRRetriever(Retriever):
         entities the walk reached most, for the facts shown with the answer)."""
         s = self.settings
         walk = walk_graph(q.snapshot, 1.0, s.ppr_relation_weight, s.ppr_next_weight)
-        seeds = weighted_seeds(q.doc, q.snapshot.graph, q.departments, s.linking_max_df)
+        seeds = q.seeds
         reset = np.zeros(len(walk.index), "float32")
         total = sum(seeds.values())
         for eid, w in seeds.items():
@@ -129,9 +128,8 @@ class PPRRetriever(Retriever):
         scores, seeds = self.scores(q)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])[: 2 * q.k]
         dense_ids = {c for c, _ in q.dense(2 * q.k)}
-        linked = weighted_seeds(q.doc, q.snapshot.graph, q.departments, self.settings.linking_max_df)
         return Ranking([(c, sc, ("vector", "graph") if c in dense_ids else ("graph",)) for c, sc in ranked],
-                       facts_for(q, seeds, {c for c, _ in ranked}), [q.snapshot.graph.names[e] for e in linked])
+                       facts_for(q, seeds, {c for c, _ in ranked}), q.linked_names)
 
 
 def facts_for(q: Query, entities: dict[str, float], chunks: set[str], hops: int = 2) -> list[Fact]:
@@ -139,7 +137,7 @@ def facts_for(q: Query, entities: dict[str, float], chunks: set[str], hops: int 
     from linking) whose evidence is among the ranked chunks, weighted by the walk's mass at both ends and
     typed relations over co-occurrence: the path the answer rests on, hop by hop."""
     g = q.snapshot.graph
-    seeds = weighted_seeds(q.doc, g, q.departments, q.settings.linking_max_df)
+    seeds = q.seeds
     out: dict[tuple, Fact] = {}
     frontier = set(seeds)
     for _ in range(hops):

@@ -52,11 +52,13 @@ class Snapshot:
     _acl_cache: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)
     chunk_of: dict[int, str] = field(init=False)
+    chunk_ids: list[str] = field(init=False)  # the graph's chunks in one fixed order, for array-based signals
 
     def __post_init__(self) -> None:
         # faiss id -> chunk id once per version, not a pandas re-index on every query
         self.chunk_of = dict(zip(self.index.ids["faiss_id"].tolist(), self.index.ids["chunk_id"].tolist(),
                                  strict=True))
+        self.chunk_ids = list(self.graph.chunks)
 
     def allowed_ids(self, departments: frozenset[str] | None) -> np.ndarray | None:
         """Faiss ids the caller may see; None = everything (no department restriction)."""
@@ -67,6 +69,16 @@ class Snapshot:
             ok = ids["acl"].map(lambda acl: may_read(acl, departments))
             self._acl_cache[departments] = ids.loc[ok, "faiss_id"].to_numpy(dtype="int64")
         return self._acl_cache[departments]
+
+    def readable_chunks(self, departments: frozenset[str] | None) -> np.ndarray | None:
+        """Whether the caller may read each chunk of `chunk_ids`; None = everything."""
+        if departments is None or ALL in departments:
+            return None
+        key = ("readable-chunks", departments)
+        if key not in self._acl_cache:
+            self._acl_cache[key] = np.array([chunk_allowed(self.graph.chunks[c], departments)
+                                             for c in self.chunk_ids], dtype=bool)
+        return self._acl_cache[key]
 
 
 def chunk_allowed(chunk: ChunkInfo, departments: frozenset[str] | None) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from kgflow.ids import stable_id
+from kgflow.parse.sniff import extension
 from kgflow.schemas import arrow_schema, empty_frame
 from kgflow.sources.landing import Entry, display_name, sha256_under, walk
 from kgflow.sources.policy import DepartmentPolicy, InvalidDepartment
@@ -49,7 +50,7 @@ def scan(landing: Path, policy: DepartmentPolicy | None = None, follow_symlinks:
                 reason, detail = "unreadable", f"cannot be read: {os.strerror(e.errno or 0)}"
         rows.append({"doc_id": document_id(name), "uri": root.as_uri() + "/" + entry.rel_quoted,
                      "root": str(root), "rel_path": entry.rel_quoted,
-                     "ext": Path(display_name(entry.rel)).suffix.lower().lstrip("."), "department": dept,
+                     "ext": extension(display_name(entry.rel)), "department": dept,
                      "acl": acl, "sha256": sha or _marker(reason, entry), "size_bytes": entry.size,
                      "reason": reason, "detail": detail})
     return pd.DataFrame(rows, columns=list(arrow_schema("changes").names)) if rows else empty_frame("changes")

@@ -194,11 +194,8 @@ class FileTooLarge(OSError):
         self.size, self.limit = size, limit
 
 
-def sha256_under(root: Path, rel: bytes, follow_symlinks: bool = False, bufsize: int = 1 << 20) -> str:
-    import hashlib
+def sha256_under(root: Path, rel: bytes, follow_symlinks: bool = False) -> str:
+    from kgflow.ids import sha256_stream
 
-    h = hashlib.sha256()
     with open_under(root, rel, follow_symlinks) as f:
-        while block := f.read(bufsize):
-            h.update(block)
-    return h.hexdigest()
+        return sha256_stream(f)
