@@ -61,6 +61,8 @@ def main() -> None:
 
     from kgflow.gateway.auth import mint_token
     from kgflow.llm import prompts
+    from kgflow.llm.base import GenParams
+    from kgflow.llm.llamacpp import LlamaCppBackend
     from kgflow.llm.llamacpp_server import LlamaServer
     from kgflow.retrieval.engine import RetrievalEngine
     from tests.integration.gateway_harness import SECRET, running_gateway, settings_for
@@ -69,7 +71,7 @@ def main() -> None:
     try:
         s = settings_for(args.kb.resolve(), server.url)
         engine = RetrievalEngine(s)
-        messages = {q: prompts.grounded_messages(q, engine.retrieve(q)) for q in QUESTIONS}
+        prompt_of = {q: prompts.build_prompt(q, engine.retrieve(q), s.llm_model_kind) for q in QUESTIONS}
         headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', 'admin', ttl_s=900)}"}
         overhead, sustained, realistic = [], [], []
         with running_gateway(s, engine) as (url, _):
@@ -77,9 +79,9 @@ def main() -> None:
                 async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=64)) as c:
                     def paths(questions: list[str], tokens: int):
                         async def direct(i):
-                            r = await c.post(f"{server.url}/v1/chat/completions", json={
-                                "messages": messages[questions[i % len(questions)]], "max_tokens": tokens,
-                                "seed": 1, "stop": prompts.STOP})
+                            path, body = LlamaCppBackend._request(prompt_of[questions[i % len(questions)]],
+                                                                  GenParams(max_new_tokens=tokens, seed=1), False)
+                            r = await c.post(f"{server.url}{path}", json=body)
                             return r.status_code == 200
 
                         async def gateway(i):

@@ -73,12 +73,16 @@ class Settings(BaseSettings):
     llm_fallback_url: str | None = None  # same backend kind, used when the primary is down
     llm_timeout_s: float = 120.0
     llm_n_ctx: int = 2048
+    # base: a pre-trained model, prompted completion-style with worked examples and stop sequences;
+    # chat: an instruction-tuned model, prompted through its chat template. Recorded with each registered model.
+    llm_model_kind: Literal["base", "chat"] = "base"
 
     # Serving: retrieval
     retrieval_mode: str = "hybrid"  # a strategy in kgflow.retrieval.STRATEGIES: vector | graph | ppr | hybrid
     retrieval_top_k: int = 6
     retrieval_hops: int = 2
     context_token_budget: int = 900
+    graph_answer: bool = True  # the entity a typed path from the question's entities ends at, with its citations
     linking_max_df: float = 0.05  # entities in more than this share of chunks are never seeds
     ppr_damping: float = 0.5  # probability of following an edge (HippoRAG 2 uses 0.5)
     ppr_iterations: int = 15
@@ -118,7 +122,9 @@ class Settings(BaseSettings):
     lora_dropout: float = 0.05
     train_steps: int = 20
     train_batch_size: int = 4
-    train_seq_len: int = 256
+    # the whole grounded prompt (~700 tokens for a base model): cut shorter, training would see the last
+    # sources and the question but not the facts the gateway's prompt leads with
+    train_seq_len: int = 1024
     learning_rate: float = 2e-4
     checkpoint_every: int = 5
     gate_loss_margin: float = 0.0  # candidate loss may exceed live loss by at most this

@@ -14,6 +14,7 @@ from kgflow.config import Settings
 from kgflow.gateway.app import create_app
 from kgflow.gateway.auth import mint_token
 from kgflow.llm.llamacpp_server import free_port
+from kgflow.llm.transformers_local import prompt_text
 
 SECRET = "test-secret-for-hs256-signing-only-0123456789"
 
@@ -88,16 +89,16 @@ class EchoBackend:
 
     name = "echo"
 
-    async def generate(self, messages, params):
+    async def generate(self, prompt, params):
         from kgflow.llm.base import Generation
 
-        text = messages[-1]["content"]
+        text = prompt_text(prompt)
         return Generation(text, max(1, len(text) // 4), "eos_token", len(text) // 4)
 
-    async def stream(self, messages, params):
+    async def stream(self, prompt, params):
         from kgflow.llm.base import StreamPiece
 
-        text = messages[-1]["content"]
+        text = prompt_text(prompt)
         for i in range(0, len(text), 256):
             yield StreamPiece(text[i:i + 256])
         yield StreamPiece("", "eos_token", max(1, len(text) // 4))

@@ -55,6 +55,17 @@ def test_refresh_registers_a_candidate_with_metrics(refreshed):
     assert (path / "adapter" / "adapter_model.safetensors").exists() and (path / "lora.gguf").exists()
 
 
+def test_training_examples_are_prompted_as_the_gateway_prompts_them(refreshed):
+    from kgflow.llm.prompts import build_prompt
+    from kgflow.retrieval.engine import RetrievalEngine
+
+    s = get_settings()
+    record = json.loads((refresh.work_dir(refreshed["run"].run_id) / "dataset.json").read_text())[0]
+    r = RetrievalEngine(s).retrieve(record["question"])
+    assert record["prompt"] == build_prompt(record["question"], r, s.llm_model_kind).text
+    assert record["completion"].strip().startswith(record["expected"])
+
+
 def test_training_set_holds_no_pii(refreshed, knowledge_base):
     truth = json.loads((knowledge_base / "ground_truth.json").read_text())
     work = refresh.work_dir(refreshed["run"].run_id)
@@ -62,7 +73,7 @@ def test_training_set_holds_no_pii(refreshed, knowledge_base):
     assert not [p["value"] for p in truth["pii"] if p["value"] in text]
     records = json.loads(text)
     assert {r["split"] for r in records} == {"train", "heldout"}
-    assert len({(r["question"], r["answer"]) for r in records}) == len(records)
+    assert len({(r["question"], r["completion"]) for r in records}) == len(records)
 
 
 def test_gate_rejects_a_broken_candidate(refreshed, tmp_path):
@@ -71,6 +82,7 @@ def test_gate_rejects_a_broken_candidate(refreshed, tmp_path):
 
     from kgflow.models.base_model import hf_base_dir
     from kgflow.models.gate import evaluate
+    from kgflow.quality.gate import load_golden
     from kgflow.retrieval.engine import RetrievalEngine
 
     good = refreshed["registry"].path(refreshed["registry"].versions()[-1]["version"]) / "adapter"
@@ -80,8 +92,9 @@ def test_gate_rejects_a_broken_candidate(refreshed, tmp_path):
     save_file({k: (v * 300 if "lora_B" in k else torch.randn_like(v) * 3) for k, v in weights.items()},
               broken / "adapter_model.safetensors")
     work = refresh.work_dir(refreshed["run"].run_id)
-    decision = evaluate(hf_base_dir(), broken, None, refresh.load_dataset(work), RetrievalEngine(get_settings()),
-                        0.0, 0.0, 1)
+    s = get_settings()
+    decision = evaluate(hf_base_dir(), broken, None, refresh.load_dataset(work), load_golden(s.golden_path),
+                        RetrievalEngine(s), s.llm_model_kind, 0.0, 0.0, 1)
     assert not decision.passed and "loss" in decision.reasons[0]
 
 

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from kgflow.llm.base import BackendUnavailable, GenParams
 from kgflow.llm.llamacpp_server import free_port
+from kgflow.llm.prompts import Prompt
 from kgflow.llm.tgi import TgiBackend, render
 
 seen: list[dict] = []
@@ -65,19 +66,29 @@ def tgi_url():
 
 
 MESSAGES = [{"role": "user", "content": "Who leads Project Falcon?"}]
+CHAT = Prompt("chat", messages=tuple(MESSAGES))
 
 
 def test_generate_sends_a_rendered_prompt_and_maps_the_response(tgi_url):
-    gen = asyncio.run(TgiBackend(tgi_url).generate(MESSAGES, GenParams(max_new_tokens=7, temperature=0.5)))
+    gen = asyncio.run(TgiBackend(tgi_url).generate(CHAT, GenParams(max_new_tokens=7, temperature=0.5)))
     assert gen.text == "Maria Lindqvist" and gen.finish_reason == "length" and gen.generated_tokens == 2
     sent = seen[-1]
     assert sent["inputs"] == render(MESSAGES) and sent["parameters"]["max_new_tokens"] == 7
     assert sent["parameters"]["do_sample"] is True
 
 
+def test_a_base_model_prompt_is_sent_as_it_is_with_its_stop_sequences(tgi_url):
+    prompt = Prompt("base", text="Question: Who leads Project Falcon?\nAnswer:", stop=("\n\n", "\nQuestion:"))
+    asyncio.run(TgiBackend(tgi_url).generate(prompt, GenParams(max_new_tokens=7, temperature=0.0)))
+    sent = seen[-1]
+    assert sent["inputs"] == prompt.text
+    assert sent["parameters"]["stop"] == ["\n\n", "\nQuestion:"]
+    assert sent["parameters"].get("temperature") is None and not sent["parameters"].get("do_sample")
+
+
 def test_stream_yields_tokens_and_the_finish_reason(tgi_url):
     async def collect():
-        return [p async for p in TgiBackend(tgi_url).stream(MESSAGES, GenParams())]
+        return [p async for p in TgiBackend(tgi_url).stream(CHAT, GenParams())]
 
     pieces = asyncio.run(collect())
     assert "".join(p.text for p in pieces) == "Maria Lindqvist" and pieces[-1].finish_reason == "eos_token"
@@ -85,4 +96,4 @@ def test_stream_yields_tokens_and_the_finish_reason(tgi_url):
 
 def test_unreachable_tgi_is_backend_unavailable():
     with pytest.raises(BackendUnavailable):
-        asyncio.run(TgiBackend(f"http://127.0.0.1:{free_port()}").generate(MESSAGES, GenParams()))
+        asyncio.run(TgiBackend(f"http://127.0.0.1:{free_port()}").generate(CHAT, GenParams()))

@@ -163,7 +163,7 @@ def ask(
     department: Annotated[list[str] | None, typer.Option(help="department claim(s) of the caller")] = None,
     max_new_tokens: int = 96,
 ) -> None:
-    """Ask the gateway over TGI's /generate and print the answer with its graph facts and citations.
+    """Ask the gateway over TGI's /generate; print the generated answer, the graph's answer, facts and citations.
 
     (text_generation.Client works too, see README; it drops the `kgflow` extension that carries citations.)"""
     import httpx
@@ -181,6 +181,12 @@ def ask(
     console.print(f"[bold]Q:[/] {question}")
     console.print(f"[bold]A:[/] {raw['generated_text'].strip()}")
     ext = raw.get("kgflow", {})
+    answer = ext.get("answer")
+    if answer:  # the graph's own answer: the end of a typed path from the question's entities (no model)
+        path = " ; ".join(f"{h['subject']} —{h['relation']}→ {h['object']}" for h in answer["path"])
+        console.print(f"[bold]graph answer:[/] {answer['entity']}   ({path})")
+        for c in answer["citations"]:
+            console.print(f"  cites {c['title']}  ({c['uri']})")
     if ext.get("facts"):
         console.print("[bold]graph facts:[/]")
         for f in ext["facts"][:6]:

@@ -79,8 +79,10 @@ def generate_corpus(
         truth["bad_files"] = _write_bad_files(out / "engineering", max_document_bytes)
     truth_path = truth_path or default_truth_path(out)
     truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
-    golden = [{"question": f"What is the relation between {f['subject']} and {f['object']}?", "answer": f["sentence"]}
-              for f in truth["facts"]] + [{"question": h["question"], "answer": h["answer"]} for h in MULTI_HOP]
+    asked = {f.sentence: f for f in FACTS}
+    golden = [{"question": asked[f["sentence"]].question, "answer": asked[f["sentence"]].answer, "kind": "single_hop"}
+              for f in truth["facts"]] + [{"question": h["question"], "answer": h["answer"], "kind": "multi_hop"}
+                                          for h in MULTI_HOP]
     (truth_path.parent / GOLDEN).write_text(json.dumps(golden, indent=2), encoding="utf-8")
     return truth
 

@@ -152,7 +152,7 @@ def _params(gw: Gateway, max_new_tokens: int | None, **kw) -> GenParams:
     n = max_new_tokens or min(128, limit)
     if n > limit:
         raise ApiError(422, f"Input validation error: `max_new_tokens` must be <= {limit}. Given: {n}", "validation")
-    stop = [*(kw.pop("stop", None) or []), *prompts.STOP][:4]
+    stop = list(kw.pop("stop", None) or [])[:4]  # the prompt's own stops are added by the backend, up to 4
     return GenParams(max_new_tokens=n, stop=stop, **{k: v for k, v in kw.items() if v is not None})
 
 
@@ -161,15 +161,15 @@ def _check_input(gw: Gateway, text: str) -> None:
         raise ApiError(413, f"input of {len(text)} characters exceeds the limit of {gw.settings.max_input_chars}")
 
 
-async def _generate(gw: Gateway, messages: list[dict], params: GenParams) -> Generation:
+async def _generate(gw: Gateway, prompt: prompts.Prompt, params: GenParams) -> Generation:
     backend = gw.router.current
     try:
-        return await backend.generate(messages, params)
+        return await backend.generate(prompt, params)
     except BackendUnavailable as e:
         gw.metrics.backend_up.set(0)
         if gw.router.fallback is not None:
             try:
-                return await gw.router.fallback.generate(messages, params)
+                return await gw.router.fallback.generate(prompt, params)
             except BackendUnavailable:
                 pass
         raise ApiError(503, f"generation backend unavailable: {e}", "overloaded") from e
@@ -177,12 +177,12 @@ async def _generate(gw: Gateway, messages: list[dict], params: GenParams) -> Gen
         raise ApiError(e.status, str(e), "generation") from e
 
 
-async def _open_stream(gw: Gateway, messages: list[dict], params: GenParams) -> AsyncIterator[StreamPiece]:
+async def _open_stream(gw: Gateway, prompt: prompts.Prompt, params: GenParams) -> AsyncIterator[StreamPiece]:
     """Start streaming and fetch the first piece now, so a dead backend is a 503, not a broken 200."""
     for backend in (gw.router.current, gw.router.fallback):
         if backend is None:
             continue
-        agen = backend.stream(messages, params).__aiter__()
+        agen = backend.stream(prompt, params).__aiter__()
         try:
             first = await agen.__anext__()
         except StopAsyncIteration:
@@ -204,7 +204,8 @@ async def _open_stream(gw: Gateway, messages: list[dict], params: GenParams) -> 
 
 
 def _extension(r: RetrievalResult) -> dict:
-    return {"citations": prompts.citations(r), "facts": prompts.facts(r), "linked_entities": r.linked_entities,
+    return {"citations": prompts.citations(r), "facts": prompts.facts(r), "answer": prompts.graph_answer(r),
+            "linked_entities": r.linked_entities,
             "retrieval": {"mode": r.mode, "index_version": r.version, "ms": round(r.timings_ms["total"], 2)}}
 
 
@@ -246,13 +247,13 @@ def _routes(app: FastAPI) -> None:
         params = _params(gw, tp.max_new_tokens, temperature=tp.temperature, top_p=tp.top_p, top_k=tp.top_k,
                          repetition_penalty=tp.repetition_penalty, seed=tp.seed, stop=tp.stop or None)
         r = await _retrieve(gw, body.inputs, p)
-        messages = prompts.grounded_messages(body.inputs, r)
+        prompt = prompts.build_prompt(body.inputs, r, gw.settings.llm_model_kind)
         if force_stream if force_stream is not None else body.stream:
-            pieces = await _open_stream(gw, messages, params)
+            pieces = await _open_stream(gw, prompt, params)
             _ctx(request).deferred = True
             return StreamingResponse(_tgi_events(gw, pieces, r, _ctx(request), request.scope["route"].path, start),
                                      media_type="text/event-stream")
-        gen = await _generate(gw, messages, params)
+        gen = await _generate(gw, prompt, params)
         text = mask_pii(gen.text)[0]
         gw.metrics.tokens.inc(gen.generated_tokens)
         gw.metrics.backend_up.set(1)
@@ -296,15 +297,15 @@ def _routes(app: FastAPI) -> None:
         # earlier turns stay as they were; only the last question gets the retrieved context
         last = max(i for i, m in enumerate(body.messages) if m.role == "user" and m.content)
         history = [{"role": m.role, "content": m.content or ""} for m in body.messages[:last] if m.role != "system"]
-        messages = prompts.grounded_messages(question, r, history)
+        prompt = prompts.build_prompt(question, r, gw.settings.llm_model_kind, history)
         cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), gw.router.current.model_id()
         fingerprint = f"kgflow-{__version__}-{r.version}"
         if body.stream:
-            pieces = await _open_stream(gw, messages, params)
+            pieces = await _open_stream(gw, prompt, params)
             _ctx(request).deferred = True
             return StreamingResponse(_chat_events(gw, pieces, r, _ctx(request), start, cid, created, model,
                                                   fingerprint), media_type="text/event-stream")
-        gen = await _generate(gw, messages, params)
+        gen = await _generate(gw, prompt, params)
         text = mask_pii(gen.text)[0]
         gw.metrics.tokens.inc(gen.generated_tokens)
         _ctx(request).output_chars = len(text)

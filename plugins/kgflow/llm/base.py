@@ -1,10 +1,15 @@
-"""The LLM backend interface: chat messages in, text (whole or streamed) out."""
+"""The LLM backend interface: a prompt (completion text or chat messages, kgflow.llm.prompts.Prompt) in,
+text (whole or streamed) out."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kgflow.llm.prompts import Prompt
 
 
 class BackendUnavailable(Exception):
@@ -28,6 +33,12 @@ class GenParams:
     repetition_penalty: float | None = None
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+
+    def with_stops(self, stops: tuple[str, ...]) -> GenParams:
+        """The caller's stop sequences first, then the prompt's; 4 at most (TGI's limit)."""
+        merged = list(dict.fromkeys([*self.stop, *stops]))[:4]
+        return GenParams(self.max_new_tokens, self.temperature, self.top_p, self.top_k, self.repetition_penalty,
+                         self.seed, merged)
 
     def sampling(self) -> dict:
         """Only the parameters that were set: llama.cpp rejects explicit nulls."""
@@ -66,10 +77,10 @@ class LLMBackend(ABC):
     name: str = "backend"
 
     @abstractmethod
-    async def generate(self, messages: list[dict], params: GenParams) -> Generation: ...
+    async def generate(self, prompt: Prompt, params: GenParams) -> Generation: ...
 
     @abstractmethod
-    def stream(self, messages: list[dict], params: GenParams) -> AsyncIterator[StreamPiece]: ...
+    def stream(self, prompt: Prompt, params: GenParams) -> AsyncIterator[StreamPiece]: ...
 
     @abstractmethod
     async def health(self) -> bool: ...

@@ -1,4 +1,5 @@
-"""llama.cpp server (llama-cpp-python[server]) through its OpenAI-compatible chat endpoint."""
+"""llama.cpp server (llama-cpp-python[server]) through its OpenAI-compatible API: /v1/completions for a
+base model's completion prompt, /v1/chat/completions for an instruction-tuned model's messages."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from kgflow.llm.base import (
     StreamPiece,
     tgi_finish_reason,
 )
+from kgflow.llm.prompts import Prompt
 
 
 class LlamaCppBackend(LLMBackend):
@@ -29,12 +31,24 @@ class LlamaCppBackend(LLMBackend):
     def model_id(self) -> str:
         return self._model
 
-    def _body(self, messages: list[dict], params: GenParams, stream: bool) -> dict:
-        return {"messages": messages, "stream": stream, **params.sampling()}
+    @staticmethod
+    def _request(prompt: Prompt, params: GenParams, stream: bool) -> tuple[str, dict]:
+        sampling = params.with_stops(prompt.stop).sampling()
+        if prompt.kind == "base":
+            return "/v1/completions", {"prompt": prompt.text, "stream": stream, **sampling}
+        return "/v1/chat/completions", {"messages": list(prompt.messages), "stream": stream, **sampling}
 
-    async def generate(self, messages: list[dict], params: GenParams) -> Generation:
+    @staticmethod
+    def _text(choice: dict) -> str:
+        """A completion choice carries `text`; a chat one `message` (whole) or `delta` (streamed)."""
+        if "text" in choice:
+            return choice.get("text") or ""
+        return (choice.get("message") or choice.get("delta") or {}).get("content") or ""
+
+    async def generate(self, prompt: Prompt, params: GenParams) -> Generation:
+        path, body = self._request(prompt, params, False)
         try:
-            r = await self._client.post("/v1/chat/completions", json=self._body(messages, params, False))
+            r = await self._client.post(path, json=body)
         except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError) as e:
             raise BackendUnavailable(f"llama.cpp server at {self.base_url} unavailable: {type(e).__name__}") from e
         if r.status_code >= 400:
@@ -43,14 +57,14 @@ class LlamaCppBackend(LLMBackend):
         data = r.json()
         choice = data["choices"][0]
         usage = data.get("usage") or {}
-        return Generation(choice["message"].get("content") or "", int(usage.get("completion_tokens", 0)),
+        return Generation(self._text(choice), int(usage.get("completion_tokens", 0)),
                           tgi_finish_reason(choice.get("finish_reason")), int(usage.get("prompt_tokens", 0)))
 
-    async def stream(self, messages: list[dict], params: GenParams) -> AsyncIterator[StreamPiece]:
+    async def stream(self, prompt: Prompt, params: GenParams) -> AsyncIterator[StreamPiece]:
         n = 0
+        path, body = self._request(prompt, params, True)
         try:
-            async with self._client.stream("POST", "/v1/chat/completions",
-                                           json=self._body(messages, params, True)) as r:
+            async with self._client.stream("POST", path, json=body) as r:
                 if r.status_code >= 400:
                     body = (await r.aread()).decode(errors="replace")
                     raise BackendError(f"llama.cpp server error {r.status_code}: {body[:300]}")
@@ -61,7 +75,7 @@ class LlamaCppBackend(LLMBackend):
                     if payload == "[DONE]":
                         break
                     choice = json.loads(payload)["choices"][0]
-                    text = (choice.get("delta") or {}).get("content") or ""
+                    text = self._text(choice)
                     reason = choice.get("finish_reason")
                     if text:
                         n += 1

@@ -1,7 +1,7 @@
 """Text Generation Inference (production) through the standard `text-generation` client.
 
-TGI's /generate takes a raw prompt: chat messages are rendered with the served model's prompt
-template from config (DeepSeek-R1 distill style by default).
+TGI's /generate takes a raw prompt: a base model's completion prompt goes as it is; chat messages are
+rendered with the served model's prompt template (DeepSeek-R1 distill style by default).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from kgflow.llm.base import BackendError, BackendUnavailable, Generation, GenParams, LLMBackend, StreamPiece
+from kgflow.llm.prompts import Prompt
 
 DEEPSEEK_TEMPLATE = {"system": "{content}\n\n", "user": "<｜User｜>{content}", "assistant": "<｜Assistant｜>{content}",
                      "generation": "<｜Assistant｜>"}
@@ -35,21 +36,24 @@ class TgiBackend(LLMBackend):
     def model_id(self) -> str:
         return self._model
 
+    def _text(self, prompt: Prompt) -> str:
+        return prompt.text if prompt.kind == "base" else render(list(prompt.messages), self._template)
+
     @staticmethod
-    def _kwargs(params: GenParams) -> dict:
-        kw = {"max_new_tokens": params.max_new_tokens, "stop_sequences": params.stop or None}
+    def _kwargs(prompt: Prompt, params: GenParams) -> dict:
+        kw = {"max_new_tokens": params.max_new_tokens, "stop_sequences": params.with_stops(prompt.stop).stop or None}
         for k in ("temperature", "top_p", "top_k", "repetition_penalty", "seed"):
-            if getattr(params, k) is not None:
-                kw[k] = getattr(params, k)
+            if getattr(params, k) is not None and not (k == "temperature" and params.temperature == 0):
+                kw[k] = getattr(params, k)  # temperature 0 means greedy, which TGI spells as no temperature
         if kw.get("temperature") or kw.get("top_p") or kw.get("top_k"):
             kw["do_sample"] = True
         return kw
 
-    async def generate(self, messages: list[dict], params: GenParams) -> Generation:
+    async def generate(self, prompt: Prompt, params: GenParams) -> Generation:
         from text_generation.errors import OverloadedError, ShardNotReadyError, ShardTimeoutError, UnknownError
 
         try:
-            r = await self._client.generate(render(messages, self._template), **self._kwargs(params))
+            r = await self._client.generate(self._text(prompt), **self._kwargs(prompt, params))
         except (OverloadedError, ShardNotReadyError, ShardTimeoutError) as e:
             raise BackendUnavailable(f"TGI at {self.base_url}: {e}") from e
         except UnknownError as e:
@@ -60,9 +64,9 @@ class TgiBackend(LLMBackend):
         return Generation(r.generated_text, d.generated_tokens if d else 0, str(getattr(d.finish_reason, "value",
                                                                                          d.finish_reason)))
 
-    async def stream(self, messages: list[dict], params: GenParams) -> AsyncIterator[StreamPiece]:
+    async def stream(self, prompt: Prompt, params: GenParams) -> AsyncIterator[StreamPiece]:
         try:
-            async for ev in self._client.generate_stream(render(messages, self._template), **self._kwargs(params)):
+            async for ev in self._client.generate_stream(self._text(prompt), **self._kwargs(prompt, params)):
                 if ev.token.special:
                     continue
                 d = ev.details

@@ -13,10 +13,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # keep this module importable with torch/transformers/peft alone (GPU hosts)
     from kgflow.models.dataset import Example
 
-TURN = "<start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n"  # llama.cpp's "gemma" chat format
-END = "<end_of_turn>\n"
-
-
 @dataclass
 class TrainConfig:
     steps: int = 20
@@ -31,13 +27,6 @@ class TrainConfig:
     seed: int = 0
 
 
-def training_prompt(ex: Example) -> str:
-    from kgflow.llm.instructions import INSTRUCTIONS
-
-    return TURN.format(prompt=f'<document n="1">\n{ex.context}\n</document>\n\n{INSTRUCTIONS}\n\n'
-                              f"Question: {ex.question}\nAnswer:")
-
-
 def device() -> str:
     import torch
 
@@ -45,11 +34,14 @@ def device() -> str:
 
 
 def encode(tokenizer, examples: list[Example], seq_len: int) -> list[tuple[list[int], list[int]]]:
-    """Token ids and labels; the loss covers only the answer (prompt labels are -100)."""
+    """Token ids and labels of each grounded example (kgflow.models.dataset.ground: the gateway's prompt and
+    the answer it should get); the loss covers only the answer (prompt labels are -100)."""
     out = []
     for ex in examples:
-        p = tokenizer(training_prompt(ex), add_special_tokens=True)["input_ids"]
-        a = tokenizer(" " + ex.answer + END, add_special_tokens=False)["input_ids"]
+        if not ex.prompt:
+            raise ValueError(f"example {ex.question!r} was never grounded: run kgflow.models.dataset.ground")
+        p = tokenizer(ex.prompt, add_special_tokens=True)["input_ids"]
+        a = tokenizer(ex.completion, add_special_tokens=False)["input_ids"]
         ids = (p + a)[-seq_len:]
         labels = ([-100] * len(p) + a)[-seq_len:]
         out.append((ids, labels))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kgflow.config import Settings, get_settings
 from kgflow.graph import open_graph_store
-from kgflow.models.dataset import Example, build_examples, to_records
+from kgflow.models.dataset import Example, build_examples, ground, to_records
 from kgflow.models.registry import ModelRegistry
 from kgflow.retrieval.graph_view import GraphView
 from kgflow.vectors.index_store import VectorIndexStore
@@ -42,11 +42,14 @@ def build_dataset(work: Path, settings: Settings | None = None) -> dict:
     s = settings or get_settings()
     with open_graph_store(s, read_only=True) as g:
         view = GraphView.load(g)
-    examples = build_examples(view)
+    from kgflow.retrieval.engine import RetrievalEngine
+
+    # prompted as the gateway prompts them, so the model learns the form it is asked in
+    examples = ground(build_examples(view), RetrievalEngine(s), s.llm_model_kind)
     (work / "dataset.json").write_text(json.dumps(to_records(examples), indent=2))
     index = VectorIndexStore(s.index_dir).load()
     snapshot = {"index_version": index.manifest["version"] if index else None, "chunks": len(view.chunks),
-                "facts": sum(e.asks_relation for e in examples),
+                "questions": len(examples), "model_kind": s.llm_model_kind,
                 "train": sum(e.split == "train" for e in examples),
                 "heldout": sum(e.split == "heldout" for e in examples)}
     (work / "snapshot.json").write_text(json.dumps(snapshot, indent=2))
@@ -86,14 +89,18 @@ def export_candidate(work: Path) -> Path:
 def evaluate_candidate(work: Path, settings: Settings | None = None) -> dict:
     from kgflow.models.base_model import hf_base_dir
     from kgflow.models.gate import evaluate
+    from kgflow.quality.gate import load_golden
     from kgflow.retrieval.engine import RetrievalEngine
 
     s = settings or get_settings()
     live = registry(s).live()
     live_adapter = registry(s).path(live["version"]) / "adapter" if live else None
-    decision = evaluate(hf_base_dir(), work / "candidate" / "adapter", live_adapter, load_dataset(work),
-                        RetrievalEngine(s), s.gate_loss_margin, s.gate_accuracy_margin, s.gate_max_questions)
-    report = {**decision.report(), "live_version": live["version"] if live else "base"}
+    golden = load_golden(s.golden_path) or []
+    decision = evaluate(hf_base_dir(), work / "candidate" / "adapter", live_adapter, load_dataset(work), golden,
+                        RetrievalEngine(s), s.llm_model_kind, s.gate_loss_margin, s.gate_accuracy_margin,
+                        s.gate_max_questions)
+    report = {**decision.report(), "live_version": live["version"] if live else "base", "golden": str(s.golden_path),
+              "model_kind": s.llm_model_kind}
     (work / "gate.json").write_text(json.dumps(report, indent=2))
     return report
 
@@ -111,6 +118,7 @@ def register_candidate(work: Path, run_id: str, settings: Settings | None = None
     for f in ("gate.json", "snapshot.json"):
         shutil.copy2(work / f, artefacts / f)
     train_report = json.loads((work / "candidate" / "train_report.json").read_text())
-    meta = {"base": s.base_model, "run_id": run_id, "data_snapshot": json.loads((work / "snapshot.json").read_text()),
+    meta = {"base": s.base_model, "model_kind": s.llm_model_kind, "run_id": run_id,
+            "data_snapshot": json.loads((work / "snapshot.json").read_text()),
             "metrics": {"gate": gate, "train": train_report}}
     return registry(s).register(artefacts, meta, status="candidate" if gate["passed"] else "rejected")

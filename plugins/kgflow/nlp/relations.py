@@ -9,6 +9,7 @@ CO_OCCURS = "co_occurs"
 SVO_WEIGHT = 1.0
 _SUBJ = {"nsubj", "nsubjpass"}
 _OBJ = {"dobj", "attr", "obj", "dative", "oprd"}
+_FINITE = {"VBZ", "VBD", "VBP"}
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,14 @@ def svo_triples(sent, spans) -> list[Triple]:
         if verb.pos_ not in ("VERB", "AUX"):
             continue
         subjects = [c for c in verb.children if c.dep_ in _SUBJ]
-        if not subjects:
+        if subjects:
+            s = _entity_of(subjects[0], spans)
+        elif verb.tag_ in _FINITE and verb.i > sent.start:
+            # the small parser sometimes misreads "Project Meridian builds Harbor OS" (Meridian as a modifier
+            # of "builds", no subject): an entity that ends right before a finite verb is its subject
+            s = _entity_of(verb.doc[verb.i - 1], spans)
+        else:
             continue
-        s = _entity_of(subjects[0], spans)
         if s is None:
             continue
         candidates: list[tuple[str, object]] = []

@@ -2,7 +2,8 @@
 from the live one; publish is blocked when answer-recall drops by more than the configured margin.
 
 Golden file (KGFLOW_GOLDEN_QUESTIONS; default <home>/golden_questions.json, which the sample corpus
-writes): a JSON list of {"question": ..., "answer": ...}. No file: the gate is skipped with a log line.
+writes): a JSON list of {"question": ..., "answer": ..., "kind": "single_hop" | "multi_hop"} ("kind" is
+optional). No file: the gate is skipped with a log line.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class QualityGateFailed(Exception):
 class GoldenItem:
     question: str
     answer: str
+    kind: str = "single_hop"  # or multi_hop: reported apart by the answer evaluation
 
 
 def load_golden(path: Path) -> list[GoldenItem] | None:
@@ -35,7 +37,7 @@ def load_golden(path: Path) -> list[GoldenItem] | None:
     if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("question") and i.get("answer")
                                                 for i in items):
         raise ValueError(f"{path}: a golden file is a JSON list of objects with 'question' and 'answer'")
-    return [GoldenItem(str(i["question"]), str(i["answer"])) for i in items]
+    return [GoldenItem(str(i["question"]), str(i["answer"]), str(i.get("kind") or "single_hop")) for i in items]
 
 
 def golden_recall(engine, items: list[GoldenItem], budget_chars: int) -> float:

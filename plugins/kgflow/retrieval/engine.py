@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from kgflow.config import Settings
@@ -14,9 +15,11 @@ from kgflow.graph import open_graph_store
 from kgflow.retrieval import make_retriever
 from kgflow.retrieval.base import Query
 from kgflow.retrieval.fusion import within_budget
-from kgflow.retrieval.graph_view import GraphView
+from kgflow.retrieval.graph_answer import graph_answer
+from kgflow.retrieval.graph_view import ChunkInfo, GraphView
 from kgflow.retrieval.types import (  # noqa: F401 - re-exported for callers
     Fact,
+    GraphAnswer,
     NoKnowledgeBase,
     RetrievalResult,
     RetrievedChunk,
@@ -26,6 +29,25 @@ from kgflow.retrieval.types import (  # noqa: F401 - re-exported for callers
 from kgflow.vectors.index_store import VectorIndexStore
 
 log = logging.getLogger("kgflow.retrieval")
+
+
+MIN_OVERLAP = 20  # characters: a shorter shared edge is a coincidence, not the chunker's overlap
+
+
+def without_overlap(chunk: ChunkInfo, g: GraphView, chosen: set[str]) -> ChunkInfo:
+    """The chunk without the text it repeats from its predecessor when that one is in the context too
+    (chunks overlap so each reads on its own; together the overlap would be spent twice)."""
+    prev = g.previous(chunk.id)
+    if prev is None or prev.id not in chosen:
+        return chunk
+    text, head = chunk.text, chunk.text[:MIN_OVERLAP]
+    start = prev.text.find(head) if len(head) == MIN_OVERLAP else -1
+    while start >= 0:  # the earliest place the predecessor's tail starts this chunk: the longest overlap
+        tail = prev.text[start:]
+        if text.startswith(tail) and len(tail) < len(text):
+            return replace(chunk, text=text[len(tail):].lstrip())
+        start = prev.text.find(head, start + 1)
+    return chunk
 
 
 class RetrievalEngine:
@@ -110,8 +132,14 @@ class RetrievalEngine:
         chosen = within_budget([(cid, g.chunks[cid].text) for cid, _, _ in ranked],
                                token_budget or s.context_token_budget)
         by_id = {cid: (sc, src) for cid, sc, src in ranked}
-        chunks = [RetrievedChunk(g.chunks[c], by_id[c][0], list(by_id[c][1])) for c in chosen]
+        chunks = [RetrievedChunk(without_overlap(g.chunks[c], g, set(chosen)), by_id[c][0], list(by_id[c][1]))
+                  for c in chosen]
         kept = {c.chunk.id for c in chunks}
-        facts = [f for f in ranking.facts if f.evidence_chunk in kept][:12]
+        answer = graph_answer(q) if s.graph_answer else None
+        # the answer's path leads the facts, hop by hop: the model reads the chain before anything else
+        path = list(answer.path) if answer else []
+        on_path = {(f.subject, f.relation, f.object) for f in path}
+        facts = path + [f for f in ranking.facts if f.evidence_chunk in kept
+                        and (f.subject, f.relation, f.object) not in on_path][: 12 - len(path)]
         return RetrievalResult(mode, snap.version, chunks, facts, ranking.linked, {
-            "embed": (t1 - t0) * 1e3, "rank": (t2 - t1) * 1e3, "total": (time.perf_counter() - t0) * 1e3})
+            "embed": (t1 - t0) * 1e3, "rank": (t2 - t1) * 1e3, "total": (time.perf_counter() - t0) * 1e3}, answer)

@@ -42,6 +42,14 @@ class GraphView:
     chunks_of: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))  # entity -> chunk -> n
     chunks: dict[str, ChunkInfo] = field(default_factory=dict)
     _keys: list[str] | None = None
+    _by_position: dict[tuple[str, int], ChunkInfo] | None = None
+
+    def previous(self, chunk_id: str) -> ChunkInfo | None:
+        """The chunk before this one in its document, if any."""
+        if self._by_position is None:
+            self._by_position = {(c.doc_id, c.ord): c for c in self.chunks.values()}
+        c = self.chunks.get(chunk_id)
+        return self._by_position.get((c.doc_id, c.ord - 1)) if c else None
 
     def keys(self) -> list[str]:
         """Every linkable key, as a list built once (fuzzy matching scans it on every question)."""

@@ -24,6 +24,15 @@ class Fact:
     evidence_chunk: str
 
 
+@dataclass(frozen=True)
+class GraphAnswer:
+    """The entity a typed path from the question's entities ends at (kgflow.retrieval.graph_answer)."""
+
+    entity: str
+    path: tuple[Fact, ...]  # hop by hop, starting at an entity the question names
+    evidence: tuple[ChunkInfo, ...]  # the chunk behind each hop, in path order (cited)
+
+
 @dataclass
 class RetrievedChunk:
     chunk: ChunkInfo
@@ -39,6 +48,7 @@ class RetrievalResult:
     facts: list[Fact]
     linked_entities: list[str]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    answer: GraphAnswer | None = None
 
 
 @dataclass
