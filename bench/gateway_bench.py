@@ -79,7 +79,7 @@ def main() -> None:
                 async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=64)) as c:
                     def paths(questions: list[str], tokens: int):
                         async def direct(i):
-                            path, body = LlamaCppBackend._request(prompt_of[questions[i % len(questions)]],
+                            path, body = LlamaCppBackend(server.url)._request(prompt_of[questions[i % len(questions)]],
                                                                   GenParams(max_new_tokens=tokens, seed=1), False)
                             r = await c.post(f"{server.url}{path}", json=body)
                             return r.status_code == 200

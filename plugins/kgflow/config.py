@@ -67,11 +67,15 @@ class Settings(BaseSettings):
     torch_threads: int = 0  # 0: all cores
 
     # Serving: generation backend
-    llm_backend: Literal["llamacpp", "tgi"] = "llamacpp"
+    llm_backend: Literal["llamacpp", "tgi", "vllm"] = "llamacpp"  # kgflow.llm.BACKENDS
+    llm_model_name: str | None = None  # the served model's name (vLLM --served-model-name); None: the backend's
     llm_url: str | None = None  # llamacpp: None = start and supervise a local server
     llm_model_path: Path | None = None  # llamacpp: None = the packaged gemma3-270m GGUF
     llm_fallback_url: str | None = None  # same backend kind, used when the primary is down
     llm_timeout_s: float = 120.0
+    # the live upstream every gateway worker and replica follows (written by the deployer); default
+    # <home>/serving/upstream.json, on the shared volume in compose
+    serving_state: Path | None = None
     llm_n_ctx: int = 2048
     # base: a pre-trained model, prompted completion-style with worked examples and stop sequences;
     # chat: an instruction-tuned model, prompted through its chat template. Recorded with each registered model.
@@ -102,6 +106,7 @@ class Settings(BaseSettings):
     jwt_public_key: str | None = None  # RS256 (PEM); takes precedence over the secret
     jwt_max_ttl_s: int = 15 * 60
     api_keys_file: Path | None = None  # JSON: {"<key sha256>": {"sub": ..., "role": ..., "departments": [...]}}
+    max_concurrent_requests: int = 128  # generation requests per gateway worker; more get 429 "overloaded"
     rate_limit_per_s: float = 10.0
     rate_limit_burst: int = 20
     max_request_bytes: int = 64 * 1024
@@ -142,6 +147,10 @@ class Settings(BaseSettings):
     @property
     def golden_path(self) -> Path:
         return self.golden_questions or self.home / "golden_questions.json"
+
+    @property
+    def serving_state_path(self) -> Path:
+        return self.serving_state or self.home / "serving" / "upstream.json"
 
     @property
     def glossary_path(self) -> Path:

@@ -26,8 +26,8 @@ def settings_for(home, llm_url: str, **overrides) -> Settings:
 
 
 @contextmanager
-def running_gateway(settings: Settings, engine=None):
-    app = create_app(settings, engine=engine)
+def running_gateway(settings: Settings, engine=None, app=None):
+    app = app or create_app(settings, engine=engine)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -122,6 +122,7 @@ def deployment(refreshed, env, llama_server, monkeypatch_module):
         live = deployer.live()
         if live:
             deployer.stop(live)
+        get_settings().serving_state_path.unlink(missing_ok=True)  # later gateways on this home start from config
 
 
 def _upstream(url: str) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from kgflow.fsutil import atomic_write_text
 
 SLOTS = ("blue", "green")
 
@@ -47,10 +48,7 @@ class Deployer(ABC):
         return Endpoint(**data) if data else None
 
     def record_live(self, ep: Endpoint) -> None:
-        f = self.state_dir / "state.json"
-        tmp = f.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"live": asdict(ep)}, indent=2))
-        os.replace(tmp, f)
+        atomic_write_text(self.state_dir / "state.json", json.dumps({"live": asdict(ep)}, indent=2))
 
     def next_slot(self) -> str:
         live = self.live()

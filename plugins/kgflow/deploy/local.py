@@ -13,16 +13,19 @@ from kgflow.netutil import wait_http
 
 
 class LocalDeployer(Deployer):
-    def __init__(self, state_dir: Path, n_ctx: int = 2048, threads: int | None = None) -> None:
+    def __init__(self, state_dir: Path, n_ctx: int = 2048, threads: int | None = None,
+                 model_path: Path | None = None) -> None:
         super().__init__(state_dir)
         self.n_ctx = n_ctx
         self.threads = threads
+        self.model_path = model_path  # None: the packaged model
 
     def start(self, version: str, artefacts: Path | None, slot: str) -> Endpoint:
         lora = artefacts / "lora.gguf" if artefacts is not None else None
         if lora is not None and not lora.exists():
             raise DeployError(f"version {version} has no llama.cpp adapter ({lora})")
-        server = LlamaServer(lora_path=str(lora) if lora else None, n_ctx=self.n_ctx, threads=self.threads,
+        server = LlamaServer(self.model_path, lora_path=str(lora) if lora else None, n_ctx=self.n_ctx,
+                             threads=self.threads,
                              log_path=self.state_dir / f"llama-{slot}-{version}.log")
         try:
             # not supervised by this (short-lived) task process: the server outlives it in its own session

@@ -12,6 +12,7 @@ import httpx
 
 from kgflow.config import SCHEMAS_DIR, Settings, get_settings
 from kgflow.deploy.base import Deployer, DeployError, Endpoint
+from kgflow.gateway.upstream import Upstream, UpstreamFile
 from kgflow.models.registry import ModelRegistry
 
 log = logging.getLogger("kgflow.deploy")
@@ -24,11 +25,22 @@ def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(ensure_local_secret(), 'kgflow-deployer', 'admin', ttl_s=300)}"}
 
 
-def switch_gateway(gateway_url: str, ep: Endpoint, backend: str) -> None:
-    r = httpx.post(f"{gateway_url}/admin/upstream", json={"url": ep.url, "backend": backend, "label": ep.version,
-                                                          "model": ep.version}, headers=admin_headers(), timeout=30)
-    if r.status_code != 200:
-        raise DeployError(f"gateway refused the switch to {ep.url}: {r.status_code} {r.text}")
+def switch_gateway(s: Settings, ep: Endpoint, backend: str, timeout_s: float = 15.0) -> None:
+    """Record the new live endpoint where every gateway worker and replica follows it (the shared
+    upstream file), then wait until the gateway answers with it."""
+    UpstreamFile(s.serving_state_path).write(Upstream(backend, ep.url, ep.version, ep.version))
+    deadline, seen = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(f"{s.gateway_url}/info", headers=admin_headers(), timeout=5)
+            seen = r.json()["kgflow"]["upstream"] if r.status_code == 200 else f"HTTP {r.status_code}"
+        except (httpx.HTTPError, ValueError, KeyError) as e:
+            seen = type(e).__name__
+        if seen == ep.version:
+            return
+        time.sleep(0.2)
+    raise DeployError(f"the gateway at {s.gateway_url} still serves {seen!r} {timeout_s:.0f}s after {ep.version} "
+                      f"was recorded in {s.serving_state_path}: do the gateway and the deployer share that file?")
 
 
 def smoke_test(gateway_url: str, max_latency_s: float, questions_file: Path | None = None) -> dict:
@@ -71,7 +83,7 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
         if not deployer.wait_healthy(new, 180):
             raise DeployError(f"{slot} ({version}) never became healthy")
         mark("healthy")
-        switch_gateway(s.gateway_url, new, backend)
+        switch_gateway(s, new, backend)
         mark("switch")
         switched = time.perf_counter() - t0
         smoke = smoke_test(s.gateway_url, s.smoke_max_latency_s)
@@ -79,7 +91,7 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
     except Exception as e:
         if old is not None:
             try:
-                switch_gateway(s.gateway_url, old, backend)
+                switch_gateway(s, old, backend)
             except DeployError as back:
                 log.error("rollback switch failed: %s", back)
         if new is not None:
@@ -110,7 +122,7 @@ def make_deployer(settings: Settings | None = None) -> Deployer:
         return DockerDeployer(state)
     from kgflow.deploy.local import LocalDeployer
 
-    return LocalDeployer(state, n_ctx=s.llm_n_ctx)
+    return LocalDeployer(state, n_ctx=s.llm_n_ctx, model_path=s.llm_model_path)
 
 
 def rollback(registry: ModelRegistry, deployer: Deployer, to: str | None = None,

@@ -7,13 +7,14 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from kgflow import __version__
@@ -24,9 +25,10 @@ from kgflow.gateway.backends import BackendRouter, make_backend
 from kgflow.gateway.errors import ApiError, error_body, error_response, install_error_handlers
 from kgflow.gateway.local_secret import local_secret
 from kgflow.gateway.metrics import GatewayMetrics
-from kgflow.gateway.ratelimit import RateLimiter
+from kgflow.gateway.ratelimit import ConcurrencyLimit, RateLimiter
 from kgflow.gateway.requests import ChatRequest, TgiRequest, UpstreamSwitch, parse_body
 from kgflow.gateway.stream_mask import StreamMasker
+from kgflow.gateway.upstream import Upstream, UpstreamFile
 from kgflow.llm import prompts
 from kgflow.llm.base import BackendError, BackendUnavailable, Generation, GenParams, LLMBackend, StreamPiece
 from kgflow.nlp.pii import mask_pii
@@ -63,6 +65,7 @@ class Gateway:
     limiter: RateLimiter
     audit: AuditLog
     metrics: GatewayMetrics
+    slots: ConcurrencyLimit
     server: object | None = None  # the supervised llama.cpp server, when the gateway started one
 
 
@@ -75,7 +78,8 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
     async def lifespan(app: FastAPI):
         gw: Gateway = app.state.gw
         if backend is None:
-            gw.router = BackendRouter(_primary_backend(gw, s), _fallback_backend(s))
+            gw.router = BackendRouter(_primary_backend(gw, s), _fallback_backend(s), follow=UpstreamFile(
+                s.serving_state_path), build=lambda up: make_backend(up.backend, up.url, s, model=up.model))
         yield
         await gw.router.aclose()
         if gw.server is not None:
@@ -89,7 +93,8 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
     key = (s.audit_hmac_key or local_secret(s.secrets_dir, "audit_hmac_key")).encode()
     app.state.gw = Gateway(s, engine or RetrievalEngine(s), BackendRouter(backend) if backend else None,
                            Authenticator(s), RateLimiter(s.rate_limit_per_s, s.rate_limit_burst),
-                           AuditLog(s.home / "audit" / "gateway_audit.db", key), GatewayMetrics())
+                           AuditLog(s.home / "audit" / "gateway_audit.db", key), GatewayMetrics(),
+                           ConcurrencyLimit(s.max_concurrent_requests))
     install_error_handlers(app)
     _routes(app)
     return app
@@ -100,9 +105,10 @@ def _primary_backend(gw: Gateway, s: Settings) -> LLMBackend:
     if s.llm_backend == "llamacpp" and not url:
         from kgflow.llm.llamacpp_server import LlamaServer
 
-        gw.server = LlamaServer(n_ctx=s.llm_n_ctx).start()
+        gw.server = LlamaServer(s.llm_model_path, n_ctx=s.llm_n_ctx,
+                                log_path=s.home / "logs" / "llama-server.log").start()
         url = gw.server.url
-    return make_backend(s.llm_backend, url, s)
+    return make_backend(s.llm_backend, url, s, model=s.llm_model_name)
 
 
 def _fallback_backend(s: Settings) -> LLMBackend | None:
@@ -203,6 +209,24 @@ async def _open_stream(gw: Gateway, prompt: prompts.Prompt, params: GenParams) -
     raise ApiError(503, f"generation backend unavailable: {last}", "overloaded")
 
 
+def _take_slot(gw: Gateway) -> Callable[[], None]:
+    """A generation slot or TGI's 429 "overloaded"; returns the release (once, whoever calls it)."""
+    if not gw.slots.try_acquire():
+        raise ApiError(429, f"Model is overloaded: {gw.slots.limit} requests in flight on this worker",
+                       "overloaded", headers={"Retry-After": "1"})
+    gw.metrics.in_flight.set(gw.slots.active)
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            gw.slots.release()
+            gw.metrics.in_flight.set(gw.slots.active)
+
+    return release
+
+
 def _extension(r: RetrievalResult) -> dict:
     return {"citations": prompts.citations(r), "facts": prompts.facts(r), "answer": prompts.graph_answer(r),
             "linked_entities": r.linked_entities,
@@ -246,14 +270,19 @@ def _routes(app: FastAPI) -> None:
         tp = body.parameters
         params = _params(gw, tp.max_new_tokens, temperature=tp.temperature, top_p=tp.top_p, top_k=tp.top_k,
                          repetition_penalty=tp.repetition_penalty, seed=tp.seed, stop=tp.stop or None)
-        r = await _retrieve(gw, body.inputs, p)
-        prompt = prompts.build_prompt(body.inputs, r, gw.settings.llm_model_kind)
-        if force_stream if force_stream is not None else body.stream:
-            pieces = await _open_stream(gw, prompt, params)
-            _ctx(request).deferred = True
-            return StreamingResponse(_tgi_events(gw, pieces, r, _ctx(request), request.scope["route"].path, start),
-                                     media_type="text/event-stream")
-        gen = await _generate(gw, prompt, params)
+        release = _take_slot(gw)
+        try:
+            r = await _retrieve(gw, body.inputs, p)
+            prompt = prompts.build_prompt(body.inputs, r, gw.settings.llm_model_kind)
+            if force_stream if force_stream is not None else body.stream:
+                pieces = await _open_stream(gw, prompt, params)
+                _ctx(request).deferred = True
+                events = _tgi_events(gw, pieces, r, _ctx(request), request.scope["route"].path, start, release)
+                return StreamingResponse(events, media_type="text/event-stream", background=BackgroundTask(release))
+            gen = await _generate(gw, prompt, params)
+        finally:
+            if not _ctx(request).deferred:
+                release()
         text = mask_pii(gen.text)[0]
         gw.metrics.tokens.inc(gen.generated_tokens)
         gw.metrics.backend_up.set(1)
@@ -293,6 +322,15 @@ def _routes(app: FastAPI) -> None:
         stop = [body.stop] if isinstance(body.stop, str) else body.stop
         params = _params(gw, body.max_tokens, temperature=body.temperature or None, top_p=body.top_p,
                          seed=body.seed, repetition_penalty=body.repetition_penalty, stop=stop)
+        release = _take_slot(gw)
+        try:
+            return await _chat_answer(request, gw, p, body, question, params, start, release)
+        finally:
+            if not _ctx(request).deferred:
+                release()
+
+    async def _chat_answer(request: Request, gw: Gateway, p: Principal, body: ChatRequest, question: str,
+                           params: GenParams, start: float, release: Callable[[], None]) -> Response:
         r = await _retrieve(gw, question, p)
         # earlier turns stay as they were; only the last question gets the retrieved context
         last = max(i for i, m in enumerate(body.messages) if m.role == "user" and m.content)
@@ -304,7 +342,8 @@ def _routes(app: FastAPI) -> None:
             pieces = await _open_stream(gw, prompt, params)
             _ctx(request).deferred = True
             return StreamingResponse(_chat_events(gw, pieces, r, _ctx(request), start, cid, created, model,
-                                                  fingerprint), media_type="text/event-stream")
+                                                  fingerprint, release), media_type="text/event-stream",
+                                     background=BackgroundTask(release))
         gen = await _generate(gw, prompt, params)
         text = mask_pii(gen.text)[0]
         gw.metrics.tokens.inc(gen.generated_tokens)
@@ -328,14 +367,14 @@ def _routes(app: FastAPI) -> None:
             version = await run_in_threadpool(lambda: gw.engine.snapshot().version)
         except NoKnowledgeBase:
             version = None
-        return {"model_id": gw.router.current.model_id(), "model_sha": None, "model_dtype": "q4_k_m"
-                if gw.router.current.name == "llamacpp" else None, "model_device_type": "cpu"
-                if gw.router.current.name == "llamacpp" else "cuda", "model_pipeline_tag": "text-generation",
-                "max_concurrent_requests": 128, "max_best_of": 1, "max_stop_sequences": 4,
+        backend = gw.router.current
+        return {"model_id": backend.model_id(), "model_sha": None, "model_dtype": backend.dtype,
+                "model_device_type": backend.device_type, "model_pipeline_tag": "text-generation",
+                "max_concurrent_requests": s.max_concurrent_requests, "max_best_of": 1, "max_stop_sequences": 4,
                 "max_input_tokens": s.max_input_chars // 4, "max_total_tokens": s.llm_n_ctx,
                 "validation_workers": 1, "max_client_batch_size": 1, "router": "kgflow-gateway",
                 "version": __version__, "sha": None, "docker_label": None,
-                "kgflow": {"backend": gw.router.current.name, "upstream": gw.router.label, "index_version": version,
+                "kgflow": {"backend": backend.name, "upstream": gw.router.label, "index_version": version,
                            "retrieval_mode": s.retrieval_mode}}
 
     @app.get("/health")
@@ -372,7 +411,8 @@ def _routes(app: FastAPI) -> None:
         if not await backend.health():
             await backend.aclose()
             raise ApiError(503, f"new upstream {url} is not healthy; not switching", "overloaded")
-        await gw.router.switch(backend, body.label or url)
+        # recorded for every worker and replica, which follow the file within a second
+        await gw.router.switch(backend, body.label or url, Upstream(kind, url, body.label or url, body.model))
         return {"upstream": gw.router.label, "url": url}
 
     @app.post("/admin/reload")
@@ -385,7 +425,7 @@ def _routes(app: FastAPI) -> None:
 
 
 async def _tgi_events(gw: Gateway, pieces, r: RetrievalResult, ctx: RequestContext, endpoint: str,
-                      start: float) -> AsyncIterator[str]:
+                      start: float, release: Callable[[], None]) -> AsyncIterator[str]:
     masker, n, finish = StreamMasker(), 0, "eos_token"
     try:
         async for piece in pieces:
@@ -407,12 +447,15 @@ async def _tgi_events(gw: Gateway, pieces, r: RetrievalResult, ctx: RequestConte
     except (BackendUnavailable, BackendError) as e:
         status = 503
         yield _sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
+    finally:
+        release()
     ctx.output_chars = len(masker.text)
     gw.audit.record(ctx.row(endpoint, status, (time.perf_counter() - start) * 1e3))
 
 
 async def _chat_events(gw: Gateway, pieces, r: RetrievalResult, ctx: RequestContext, start: float,
-                       cid: str, created: int, model: str, fingerprint: str) -> AsyncIterator[str]:
+                       cid: str, created: int, model: str, fingerprint: str,
+                       release: Callable[[], None]) -> AsyncIterator[str]:
     masker, finish = StreamMasker(), None
 
     def chunk(content: str | None, reason: str | None, ext: dict | None = None) -> str:
@@ -435,5 +478,7 @@ async def _chat_events(gw: Gateway, pieces, r: RetrievalResult, ctx: RequestCont
     except (BackendUnavailable, BackendError) as e:
         status = 503
         yield _sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
+    finally:
+        release()
     ctx.output_chars = len(masker.text)
     gw.audit.record(ctx.row("/v1/chat/completions", status, (time.perf_counter() - start) * 1e3))

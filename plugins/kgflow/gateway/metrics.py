@@ -17,4 +17,6 @@ class GatewayMetrics:
                                    registry=self.registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
         self.tokens = Counter("kgflow_generated_tokens", "Generated tokens", registry=self.registry)
         self.backend_up = Gauge("kgflow_backend_up", "1 when the generation backend answers", registry=self.registry)
+        self.in_flight = Gauge("kgflow_in_flight_requests", "Generation requests being answered (this worker)",
+                               registry=self.registry)
         self.index_vectors = Gauge("kgflow_index_vectors", "Vectors in the published index", registry=self.registry)

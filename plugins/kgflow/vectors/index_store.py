@@ -18,6 +18,8 @@ import faiss
 import numpy as np
 import pandas as pd
 
+from kgflow.fsutil import atomic_write_text
+
 CURRENT = "CURRENT"
 
 
@@ -125,9 +127,7 @@ class VectorIndexStore:
 
     def publish(self, version: str) -> None:
         """Atomic pointer switch: readers see either the old version or the new one, never a mix."""
-        tmp = self.root / f".{CURRENT}.tmp"
-        tmp.write_text(version + "\n")
-        os.replace(tmp, self.root / CURRENT)
+        atomic_write_text(self.root / CURRENT, version + "\n")
 
     def prune(self, keep: int = 3) -> list[str]:
         """Delete all but the newest `keep` versions (never the current one)."""
