@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from kgflow.corpus.facts import MULTI_HOP
 from kgflow.gateway.app import create_app
-from kgflow.llm.base import Generation
+from kgflow.llm.base import StreamPiece
 from kgflow.llm.llamacpp import LlamaCppBackend
 from kgflow.models.gate import grounded_accuracy
 from kgflow.quality.gate import load_golden
@@ -45,9 +45,9 @@ class RecordingBackend(EchoBackend):
     def __init__(self) -> None:
         self.prompts = []
 
-    async def generate(self, prompt, params):
+    async def stream(self, prompt, params):
         self.prompts.append(prompt)
-        return Generation("Maria Lindqvist [1]", 4, "eos_token")
+        yield StreamPiece("Maria Lindqvist [1]", "eos_token", 4)
 
 
 @pytest.mark.parametrize("kind", ["base", "chat"])
@@ -118,10 +118,14 @@ class _FakeCompletionServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 question = re.findall(r"Question: (.*)\nAnswer:", body["prompt"])[-1]
                 text = f" {table.get(question, 'I do not know')}"
-                out = json.dumps({"choices": [{"text": text, "finish_reason": "stop"}],
-                                  "usage": {"completion_tokens": 3, "prompt_tokens": 100}}).encode()
+                if body.get("stream"):
+                    out = (f"data: {json.dumps({'choices': [{'text': text, 'finish_reason': 'stop'}]})}\n\n"
+                           "data: [DONE]\n\n").encode()
+                else:
+                    out = json.dumps({"choices": [{"text": text, "finish_reason": "stop"}],
+                                      "usage": {"completion_tokens": 3, "prompt_tokens": 100}}).encode()
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/event-stream" if body.get("stream") else "application/json")
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
                 self.wfile.write(out)

@@ -27,11 +27,10 @@ from kgflow.gateway.local_secret import local_secret
 from kgflow.gateway.metrics import GatewayMetrics
 from kgflow.gateway.ratelimit import ConcurrencyLimit, RateLimiter
 from kgflow.gateway.requests import ChatRequest, TgiRequest, UpstreamSwitch, parse_body
-from kgflow.gateway.stream_mask import StreamMasker
 from kgflow.gateway.upstream import Upstream, UpstreamFile
 from kgflow.llm import prompts
-from kgflow.llm.base import BackendError, BackendUnavailable, Generation, GenParams, LLMBackend, StreamPiece
-from kgflow.nlp.pii import mask_pii
+from kgflow.llm.answer import Answer, AnswerService, AnswerStream
+from kgflow.llm.base import BackendError, BackendUnavailable, GenParams, LLMBackend
 from kgflow.retrieval.engine import NoKnowledgeBase, RetrievalEngine, RetrievalResult
 
 log = logging.getLogger("kgflow.gateway")
@@ -66,6 +65,7 @@ class Gateway:
     audit: AuditLog
     metrics: GatewayMetrics
     slots: ConcurrencyLimit
+    answers: AnswerService | None = None  # built with the router
     server: object | None = None  # the supervised llama.cpp server, when the gateway started one
 
 
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
         if backend is None:
             gw.router = BackendRouter(_primary_backend(gw, s), _fallback_backend(s), follow=UpstreamFile(
                 s.serving_state_path), build=lambda up: make_backend(up.backend, up.url, s, model=up.model))
+            gw.answers = AnswerService(gw.engine, gw.router, s.llm_model_kind)
         yield
         await gw.router.aclose()
         if gw.server is not None:
@@ -95,6 +96,9 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
                            Authenticator(s), RateLimiter(s.rate_limit_per_s, s.rate_limit_burst),
                            AuditLog(s.home / "audit" / "gateway_audit.db", key), GatewayMetrics(),
                            ConcurrencyLimit(s.max_concurrent_requests))
+    gw = app.state.gw
+    if gw.router is not None:
+        gw.answers = AnswerService(gw.engine, gw.router, s.llm_model_kind)
     install_error_handlers(app)
     _routes(app)
     return app
@@ -144,15 +148,6 @@ def _guard(request: Request, *roles: str) -> Principal:
     return p
 
 
-async def _retrieve(gw: Gateway, question: str, p: Principal) -> RetrievalResult:
-    try:
-        r = await run_in_threadpool(gw.engine.retrieve, question, p.departments)
-    except NoKnowledgeBase as e:
-        raise ApiError(503, str(e), "not_ready") from e
-    gw.metrics.retrieval.labels(r.mode).observe(r.timings_ms["total"] / 1e3)
-    return r
-
-
 def _params(gw: Gateway, max_new_tokens: int | None, **kw) -> GenParams:
     limit = gw.settings.max_new_tokens_limit
     n = max_new_tokens or min(128, limit)
@@ -167,46 +162,39 @@ def _check_input(gw: Gateway, text: str) -> None:
         raise ApiError(413, f"input of {len(text)} characters exceeds the limit of {gw.settings.max_input_chars}")
 
 
-async def _generate(gw: Gateway, prompt: prompts.Prompt, params: GenParams) -> Generation:
-    backend = gw.router.current
+@dataclass
+class RequestObserver:
+    """The gateway's side of the answer pipeline: metrics and the audit row, the same for every route."""
+
+    gw: Gateway
+    ctx: RequestContext
+    endpoint: str
+    streamed: bool
+
+    def retrieved(self, r: RetrievalResult) -> None:
+        self.gw.metrics.retrieval.labels(r.mode).observe(r.timings_ms["total"] / 1e3)
+
+    def backend_state(self, up: bool) -> None:
+        self.gw.metrics.backend_up.set(1 if up else 0)
+
+    def finished(self, answer: Answer, failed: bool, seconds: float) -> None:
+        self.gw.metrics.tokens.inc(answer.generated_tokens)
+        self.ctx.output_chars = len(answer.text)
+        if self.streamed:  # the middleware only saw the response start: the stream times and audits itself
+            self.gw.metrics.latency.labels(self.endpoint).observe(seconds)
+            self.gw.audit.record(self.ctx.row(self.endpoint, 503 if failed else 200, seconds * 1e3))
+
+
+async def _answering(call):
+    """Run an AnswerService call, turning its errors into the API's statuses."""
     try:
-        return await backend.generate(prompt, params)
+        return await call
+    except NoKnowledgeBase as e:
+        raise ApiError(503, str(e), "not_ready") from e
     except BackendUnavailable as e:
-        gw.metrics.backend_up.set(0)
-        if gw.router.fallback is not None:
-            try:
-                return await gw.router.fallback.generate(prompt, params)
-            except BackendUnavailable:
-                pass
         raise ApiError(503, f"generation backend unavailable: {e}", "overloaded") from e
     except BackendError as e:
         raise ApiError(e.status, str(e), "generation") from e
-
-
-async def _open_stream(gw: Gateway, prompt: prompts.Prompt, params: GenParams) -> AsyncIterator[StreamPiece]:
-    """Start streaming and fetch the first piece now, so a dead backend is a 503, not a broken 200."""
-    for backend in (gw.router.current, gw.router.fallback):
-        if backend is None:
-            continue
-        agen = backend.stream(prompt, params).__aiter__()
-        try:
-            first = await agen.__anext__()
-        except StopAsyncIteration:
-            first = StreamPiece("", "eos_token", 0)
-        except BackendUnavailable as e:
-            gw.metrics.backend_up.set(0)
-            last = e
-            continue
-        except BackendError as e:
-            raise ApiError(e.status, str(e), "generation") from e
-
-        async def chained(first=first, agen=agen):
-            yield first
-            async for piece in agen:
-                yield piece
-
-        return chained()
-    raise ApiError(503, f"generation backend unavailable: {last}", "overloaded")
 
 
 def _take_slot(gw: Gateway) -> Callable[[], None]:
@@ -254,44 +242,41 @@ def _routes(app: FastAPI) -> None:
         endpoint = getattr(route, "path", UNMATCHED)
         latency = time.perf_counter() - start
         gw.metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        gw.metrics.latency.labels(endpoint).observe(latency)
+        if not ctx.deferred:  # a stream observes its latency when it ends, not at its first byte
+            gw.metrics.latency.labels(endpoint).observe(latency)
         response.headers["X-Request-ID"] = rid
         if endpoint not in ("/metrics", "/health") and not ctx.deferred:
             gw.audit.record(ctx.row(endpoint, response.status_code, latency * 1e3))
         return response
 
     async def tgi_generate(request: Request, force_stream: bool | None, as_list: bool) -> Response:
-        gw = _gw(request)
-        start = time.perf_counter()
+        gw, ctx = _gw(request), _ctx(request)
         p = _guard(request)
         body: TgiRequest = await parse_body(request, TgiRequest, gw.settings.max_request_bytes)
-        _ctx(request).input_text = body.inputs
+        ctx.input_text = body.inputs
         _check_input(gw, body.inputs)
         tp = body.parameters
         params = _params(gw, tp.max_new_tokens, temperature=tp.temperature, top_p=tp.top_p, top_k=tp.top_k,
                          repetition_penalty=tp.repetition_penalty, seed=tp.seed, stop=tp.stop or None)
+        streamed = force_stream if force_stream is not None else body.stream
+        endpoint = request.scope["route"].path
+        obs = RequestObserver(gw, ctx, endpoint, streamed)
         release = _take_slot(gw)
         try:
-            r = await _retrieve(gw, body.inputs, p)
-            prompt = prompts.build_prompt(body.inputs, r, gw.settings.llm_model_kind)
-            if force_stream if force_stream is not None else body.stream:
-                pieces = await _open_stream(gw, prompt, params)
-                _ctx(request).deferred = True
-                events = _tgi_events(gw, pieces, r, _ctx(request), request.scope["route"].path, start, release)
-                return StreamingResponse(events, media_type="text/event-stream", background=BackgroundTask(release))
-            gen = await _generate(gw, prompt, params)
+            if streamed:
+                started = await _answering(gw.answers.stream(body.inputs, params, p.departments, observer=obs))
+                ctx.deferred = True
+                return StreamingResponse(_tgi_events(started, release), media_type="text/event-stream",
+                                         background=BackgroundTask(release))
+            a = await _answering(gw.answers.answer(body.inputs, params, p.departments, observer=obs))
         finally:
-            if not _ctx(request).deferred:
+            if not ctx.deferred:
                 release()
-        text = mask_pii(gen.text)[0]
-        gw.metrics.tokens.inc(gen.generated_tokens)
-        gw.metrics.backend_up.set(1)
-        out = {"generated_text": text, "kgflow": _extension(r)}
+        out = {"generated_text": a.text, "kgflow": _extension(a.retrieval)}
         if tp.details:
-            out["details"] = {"finish_reason": gen.finish_reason, "generated_tokens": gen.generated_tokens,
+            out["details"] = {"finish_reason": a.finish_reason, "generated_tokens": a.generated_tokens,
                               "seed": tp.seed, "prefill": [], "tokens": [], "top_tokens": None,
                               "best_of_sequences": None}
-        _ctx(request).output_chars = len(text)
         return JSONResponse([out] if as_list else out)
 
     @app.post("/generate")
@@ -310,7 +295,6 @@ def _routes(app: FastAPI) -> None:
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         gw = _gw(request)
-        start = time.perf_counter()
         p = _guard(request)
         body: ChatRequest = await parse_body(request, ChatRequest, gw.settings.max_request_bytes)
         users = [m for m in body.messages if m.role == "user" and m.content]
@@ -322,40 +306,31 @@ def _routes(app: FastAPI) -> None:
         stop = [body.stop] if isinstance(body.stop, str) else body.stop
         params = _params(gw, body.max_tokens, temperature=body.temperature or None, top_p=body.top_p,
                          seed=body.seed, repetition_penalty=body.repetition_penalty, stop=stop)
-        release = _take_slot(gw)
-        try:
-            return await _chat_answer(request, gw, p, body, question, params, start, release)
-        finally:
-            if not _ctx(request).deferred:
-                release()
-
-    async def _chat_answer(request: Request, gw: Gateway, p: Principal, body: ChatRequest, question: str,
-                           params: GenParams, start: float, release: Callable[[], None]) -> Response:
-        r = await _retrieve(gw, question, p)
         # earlier turns stay as they were; only the last question gets the retrieved context
         last = max(i for i, m in enumerate(body.messages) if m.role == "user" and m.content)
         history = [{"role": m.role, "content": m.content or ""} for m in body.messages[:last] if m.role != "system"]
-        prompt = prompts.build_prompt(question, r, gw.settings.llm_model_kind, history)
+        obs = RequestObserver(gw, _ctx(request), "/v1/chat/completions", body.stream)
         cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), gw.router.current.model_id()
-        fingerprint = f"kgflow-{__version__}-{r.version}"
-        if body.stream:
-            pieces = await _open_stream(gw, prompt, params)
-            _ctx(request).deferred = True
-            return StreamingResponse(_chat_events(gw, pieces, r, _ctx(request), start, cid, created, model,
-                                                  fingerprint, release), media_type="text/event-stream",
-                                     background=BackgroundTask(release))
-        gen = await _generate(gw, prompt, params)
-        text = mask_pii(gen.text)[0]
-        gw.metrics.tokens.inc(gen.generated_tokens)
-        _ctx(request).output_chars = len(text)
+        release = _take_slot(gw)
+        try:
+            if body.stream:
+                started = await _answering(gw.answers.stream(question, params, p.departments, history, obs))
+                _ctx(request).deferred = True
+                fingerprint = f"kgflow-{__version__}-{started.retrieval.version}"
+                return StreamingResponse(_chat_events(started, cid, created, model, fingerprint, release),
+                                         media_type="text/event-stream", background=BackgroundTask(release))
+            a = await _answering(gw.answers.answer(question, params, p.departments, history, obs))
+        finally:
+            if not _ctx(request).deferred:
+                release()
         return JSONResponse({
             "id": cid, "object": "chat.completion", "created": created, "model": model,
-            "system_fingerprint": fingerprint,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                         "finish_reason": "length" if gen.finish_reason == "length" else "stop"}],
-            "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.generated_tokens,
-                      "total_tokens": gen.prompt_tokens + gen.generated_tokens},
-            "kgflow": _extension(r)})
+            "system_fingerprint": f"kgflow-{__version__}-{a.retrieval.version}",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": a.text}, "logprobs": None,
+                         "finish_reason": "length" if a.finish_reason == "length" else "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": a.generated_tokens,
+                      "total_tokens": a.generated_tokens},
+            "kgflow": _extension(a.retrieval)})
 
     @app.get("/info")
     async def info(request: Request) -> dict:
@@ -424,40 +399,27 @@ def _routes(app: FastAPI) -> None:
         return {"index_version": snap.version}
 
 
-async def _tgi_events(gw: Gateway, pieces, r: RetrievalResult, ctx: RequestContext, endpoint: str,
-                      start: float, release: Callable[[], None]) -> AsyncIterator[str]:
-    masker, n, finish = StreamMasker(), 0, "eos_token"
+async def _tgi_events(started: AnswerStream, release: Callable[[], None]) -> AsyncIterator[str]:
+    """TGI's stream: one event per text delta; the last carries generated_text, details and citations."""
+    n = 0
     try:
-        async for piece in pieces:
-            out = masker.feed(piece.text)
-            if piece.finish_reason:
-                finish = piece.finish_reason
-            if out:
-                n += 1
-                yield _sse({"index": n, "token": {"id": -1, "text": out, "logprob": None, "special": False},
-                            "top_tokens": None, "generated_text": None, "details": None})
-        tail = masker.finish()
-        n += 1
-        gw.metrics.tokens.inc(n)
-        yield _sse({"index": n, "token": {"id": -1, "text": tail, "logprob": None, "special": False},
-                    "top_tokens": None, "generated_text": masker.text,
-                    "details": {"finish_reason": finish, "generated_tokens": n, "seed": None},
-                    "kgflow": _extension(r)})
-        status = 200
+        async for piece in started.events:
+            n += 1
+            token = {"id": -1, "text": piece.text, "logprob": None, "special": False}
+            if piece.finish_reason is None:
+                yield _sse({"index": n, "token": token, "top_tokens": None, "generated_text": None, "details": None})
+                continue
+            yield _sse({"index": n, "token": token, "top_tokens": None, "generated_text": started.answer.text,
+                        "details": {"finish_reason": piece.finish_reason, "generated_tokens": piece.generated_tokens,
+                                    "seed": None}, "kgflow": _extension(started.retrieval)})
     except (BackendUnavailable, BackendError) as e:
-        status = 503
         yield _sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
     finally:
         release()
-    ctx.output_chars = len(masker.text)
-    gw.audit.record(ctx.row(endpoint, status, (time.perf_counter() - start) * 1e3))
 
 
-async def _chat_events(gw: Gateway, pieces, r: RetrievalResult, ctx: RequestContext, start: float,
-                       cid: str, created: int, model: str, fingerprint: str,
+async def _chat_events(started: AnswerStream, cid: str, created: int, model: str, fingerprint: str,
                        release: Callable[[], None]) -> AsyncIterator[str]:
-    masker, finish = StreamMasker(), None
-
     def chunk(content: str | None, reason: str | None, ext: dict | None = None) -> str:
         body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                 "system_fingerprint": fingerprint,
@@ -467,18 +429,14 @@ async def _chat_events(gw: Gateway, pieces, r: RetrievalResult, ctx: RequestCont
             body["kgflow"] = ext
         return _sse(body)
 
-    status = 200
     try:
-        async for piece in pieces:
-            out = masker.feed(piece.text)
-            finish = piece.finish_reason or finish
-            if out:
-                yield chunk(out, None)
-        yield chunk(masker.finish(), "length" if finish == "length" else "stop", _extension(r))
+        async for piece in started.events:
+            if piece.finish_reason is None:
+                yield chunk(piece.text, None)
+            else:
+                yield chunk(piece.text, "length" if piece.finish_reason == "length" else "stop",
+                            _extension(started.retrieval))
     except (BackendUnavailable, BackendError) as e:
-        status = 503
         yield _sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
     finally:
         release()
-    ctx.output_chars = len(masker.text)
-    gw.audit.record(ctx.row("/v1/chat/completions", status, (time.perf_counter() - start) * 1e3))

@@ -1,28 +1,161 @@
-"""One grounded answer: retrieve -> prompt for the model kind -> generate -> mask PII.
+"""The one answer pipeline: retrieve -> prompt for the model kind -> generate (streamed) -> mask PII.
 
-The evaluation behind the refresh gate and the answer bench calls this, with the backend under test
-(a served model over HTTP, or an in-process candidate), so what is measured is what the gateway sends.
+Every gateway route (TGI's generate and stream, OpenAI's chat, streamed or not), the refresh gate and the
+answer bench go through `AnswerService`. Generation is always a stream; a whole answer is the collected
+stream. What the gateway measures and audits hangs on an `AnswerObserver`, called at the same points for
+every route, so the routes cannot drift apart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from kgflow.llm.base import Generation, GenParams, LLMBackend
+from starlette.concurrency import run_in_threadpool
+
+from kgflow.gateway.stream_mask import StreamMasker
+from kgflow.llm.base import BackendUnavailable, GenParams, LLMBackend, StreamPiece
 from kgflow.llm.prompts import ModelKind, build_prompt
-from kgflow.nlp.pii import mask_pii
 from kgflow.retrieval.types import RetrievalResult
 
 
 @dataclass
-class Answered:
-    text: str
+class Answer:
+    text: str  # PII masked
     retrieval: RetrievalResult
-    generation: Generation
+    finish_reason: str = "eos_token"  # TGI's names
+    generated_tokens: int = 0
 
 
-async def answer(question: str, engine, backend: LLMBackend, kind: ModelKind, params: GenParams,
-                 departments: frozenset[str] | None = None) -> Answered:
-    r = engine.retrieve(question, departments)
-    gen = await backend.generate(build_prompt(question, r, kind), params)
-    return Answered(mask_pii(gen.text)[0], r, gen)
+class AnswerObserver(Protocol):
+    """Hooks for metrics and audit; every method is called for every route."""
+
+    def retrieved(self, r: RetrievalResult) -> None: ...
+
+    def backend_state(self, up: bool) -> None: ...
+
+    def finished(self, answer: Answer, failed: bool, seconds: float) -> None: ...
+
+
+class _Silent:
+    def retrieved(self, r: RetrievalResult) -> None:
+        pass
+
+    def backend_state(self, up: bool) -> None:
+        pass
+
+    def finished(self, answer: Answer, failed: bool, seconds: float) -> None:
+        pass
+
+
+class Backends(Protocol):
+    """What serves generation: the gateway's router (live upstream, switchable) or a fixed pair."""
+
+    current: LLMBackend
+    fallback: LLMBackend | None
+
+
+@dataclass
+class FixedBackends:
+    current: LLMBackend
+    fallback: LLMBackend | None = None
+
+
+@dataclass
+class AnswerStream:
+    """A started answer: its retrieval, and the masked text deltas (the last one carries the finish)."""
+
+    retrieval: RetrievalResult
+    events: AsyncIterator[StreamPiece]
+    answer: Answer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.answer = Answer("", self.retrieval)
+
+
+class AnswerService:
+    def __init__(self, engine, backends: Backends | LLMBackend, kind: ModelKind,
+                 observer: AnswerObserver | None = None) -> None:
+        self.engine = engine
+        self.backends = backends if hasattr(backends, "fallback") else FixedBackends(backends)
+        self.kind = kind
+        self.observer = observer or _Silent()
+
+    async def retrieve(self, question: str, departments: frozenset[str] | None) -> RetrievalResult:
+        r = await run_in_threadpool(self.engine.retrieve, question, departments)
+        self.observer.retrieved(r)
+        return r
+
+    async def stream(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
+                     history: list[dict] | None = None, observer: AnswerObserver | None = None) -> AnswerStream:
+        """Retrieve, prompt and start generating. The first piece is awaited here, so a dead backend (and
+        fallback) raises BackendUnavailable before any byte of a response is sent."""
+        obs = observer or self.observer
+        start = time.perf_counter()
+        r = await run_in_threadpool(self.engine.retrieve, question, departments)
+        obs.retrieved(r)
+        prompt = build_prompt(question, r, self.kind, history)
+        first, rest = await self._open(prompt, params, obs)
+        out = AnswerStream(r, None)  # type: ignore[arg-type]
+        out.events = self._masked(first, rest, out.answer, obs, start)
+        return out
+
+    async def answer(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
+                     history: list[dict] | None = None, observer: AnswerObserver | None = None) -> Answer:
+        """The whole answer: the collected stream."""
+        s = await self.stream(question, params, departments, history, observer)
+        async for _ in s.events:
+            pass
+        return s.answer
+
+    async def _open(self, prompt, params: GenParams, obs: AnswerObserver):
+        last: Exception | None = None
+        for backend in (self.backends.current, self.backends.fallback):
+            if backend is None:
+                continue
+            agen = backend.stream(prompt, params).__aiter__()
+            try:
+                first = await agen.__anext__()
+            except StopAsyncIteration:
+                first = StreamPiece("", "eos_token", 0)
+            except BackendUnavailable as e:
+                obs.backend_state(False)
+                last = e
+                continue
+            obs.backend_state(True)
+            return first, agen
+        raise BackendUnavailable(str(last))
+
+    async def _masked(self, first: StreamPiece, rest, answer: Answer, obs: AnswerObserver,
+                      start: float) -> AsyncIterator[StreamPiece]:
+        masker, n, finish, failed = StreamMasker(), 0, "eos_token", True
+
+        async def pieces():
+            yield first
+            async for piece in rest:
+                yield piece
+
+        try:
+            async for piece in pieces():
+                if piece.text:
+                    n += 1
+                if piece.finish_reason:
+                    finish = piece.finish_reason
+                if piece.generated_tokens is not None:
+                    n = piece.generated_tokens  # the engine's own count, when it gives one
+                out = masker.feed(piece.text)
+                if out:
+                    yield StreamPiece(out)
+            tail = masker.finish()
+            answer.text, answer.finish_reason, answer.generated_tokens = masker.text, finish, n
+            failed = False
+            yield StreamPiece(tail, finish, n)
+        except BackendUnavailable:
+            obs.backend_state(False)
+            raise
+        finally:
+            if failed:
+                answer.text = masker.text
+            obs.finished(answer, failed, time.perf_counter() - start)

@@ -2,7 +2,7 @@
 
 One evaluation for the model refresh gate and for `bench/answer_bench.py`: each golden question
 (kgflow.quality.gate.load_golden: the sample corpus writes single-hop and multi-hop ones) is answered
-through kgflow.llm.answer (retrieval, the prompt the gateway sends, the backend under test), and is
+through kgflow.llm.answer.AnswerService (retrieval, the prompt the gateway sends, the backend under test), and is
 correct when the gold answer, case and spacing aside, appears in the generated text. Reported overall
 and per question kind. The graph's own answer (no model) is scored the same way beside it.
 """
@@ -13,7 +13,7 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 
-from kgflow.llm.answer import answer
+from kgflow.llm.answer import AnswerService
 from kgflow.llm.base import GenParams, LLMBackend
 from kgflow.llm.prompts import ModelKind
 from kgflow.quality.gate import GoldenItem
@@ -48,11 +48,12 @@ def _share(flags: list[bool]) -> float:
 async def _evaluate(items: list[GoldenItem], engine, backend: LLMBackend, kind: ModelKind,
                     max_new_tokens: int) -> AccuracyReport:
     params = GenParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=0)
+    service = AnswerService(engine, backend, kind)
     report = AccuracyReport()
     by_kind: dict[str, list[bool]] = {"overall": []}
     graph: dict[str, list[bool]] = {"overall": []}
     for item in items:
-        a = await answer(item.question, engine, backend, kind, params)
+        a = await service.answer(item.question, params)
         ok = names_answer(item.answer, a.text)
         graph_ok = a.retrieval.answer is not None and names_answer(item.answer, a.retrieval.answer.entity)
         for key in ("overall", item.kind):

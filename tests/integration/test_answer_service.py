@@ -1,0 +1,125 @@
+"""One answer pipeline (kgflow.llm.answer.AnswerService) behind every route: what the routes used to do
+each their own way (and got different) now happens once, for streamed and whole answers alike."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kgflow.gateway.app import create_app
+from kgflow.llm.base import BackendUnavailable, StreamPiece
+from kgflow.retrieval.engine import RetrievalEngine
+from tests.integration.gateway_harness import settings_for
+
+pytestmark = pytest.mark.slow
+QUESTION = "Who leads Project Falcon?"
+
+
+class ScriptedBackend:
+    """Plays a fixed stream (no model: these tests are about the pipeline around it)."""
+
+    name = "scripted"
+    device_type = "cpu"
+    dtype = None
+
+    def __init__(self, pieces: list[StreamPiece], delay_s: float = 0.0, up: bool = True) -> None:
+        self.pieces, self.delay_s, self.up = pieces, delay_s, up
+
+    async def stream(self, prompt, params):
+        if not self.up:
+            raise BackendUnavailable("scripted backend is down")
+        for piece in self.pieces:
+            await asyncio.sleep(self.delay_s)
+            yield piece
+
+    async def generate(self, prompt, params):
+        raise AssertionError("the pipeline streams; a whole answer is the collected stream")
+
+    async def health(self) -> bool:
+        return self.up
+
+    def model_id(self) -> str:
+        return "scripted"
+
+    async def aclose(self) -> None:
+        pass
+
+
+SEVEN_TOKENS = [StreamPiece("Maria "), StreamPiece("Lindqvist"), StreamPiece(" [1]", "eos_token", 7)]
+
+
+@pytest.fixture(scope="module")
+def engine(knowledge_base):
+    return RetrievalEngine(settings_for(knowledge_base, "http://unused"))
+
+
+def _client(knowledge_base, engine, backend, tmp_path) -> TestClient:
+    s = settings_for(knowledge_base, "http://unused", auth_required=False, serving_state=tmp_path / "up.json")
+    return TestClient(create_app(s, backend=backend, engine=engine))
+
+
+def _metric(c: TestClient, name: str, **labels) -> float:
+    return c.app.state.gw.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+ROUTES = {
+    "generate": ("/generate", {"inputs": QUESTION}),
+    "generate_stream": ("/generate_stream", {"inputs": QUESTION}),
+    "compat_stream": ("/", {"inputs": QUESTION, "stream": True}),
+    "chat": ("/v1/chat/completions", {"messages": [{"role": "user", "content": QUESTION}]}),
+    "chat_stream": ("/v1/chat/completions", {"messages": [{"role": "user", "content": QUESTION}], "stream": True}),
+}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_route_counts_the_tokens_the_engine_generated_not_the_events_it_sent(knowledge_base, engine,
+                                                                                  tmp_path, route):
+    path, body = ROUTES[route]
+    with _client(knowledge_base, engine, ScriptedBackend(SEVEN_TOKENS), tmp_path) as c:
+        assert c.post(path, json=body).status_code == 200
+        assert _metric(c, "kgflow_generated_tokens_total") == 7
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_route_marks_the_backend_down_when_it_is(knowledge_base, engine, tmp_path, route):
+    path, body = ROUTES[route]
+    with _client(knowledge_base, engine, ScriptedBackend([], up=False), tmp_path) as c:
+        r = c.post(path, json=body)
+        assert r.status_code == 503 and r.json()["error_type"] == "overloaded"
+        assert _metric(c, "kgflow_backend_up") == 0
+
+
+@pytest.mark.parametrize("route", ["generate_stream", "chat_stream"])
+def test_a_streams_latency_is_measured_to_its_end_not_its_first_byte(knowledge_base, engine, tmp_path, route):
+    path, body = ROUTES[route]
+    with _client(knowledge_base, engine, ScriptedBackend(SEVEN_TOKENS, delay_s=0.3), tmp_path) as c:
+        assert c.post(path, json=body).status_code == 200
+        endpoint = path
+        assert _metric(c, "kgflow_request_latency_seconds_sum", endpoint=endpoint) >= 0.9
+
+
+def test_a_stream_on_the_base_url_is_audited_under_its_own_route(knowledge_base, engine, tmp_path):
+    with _client(knowledge_base, engine, ScriptedBackend(SEVEN_TOKENS), tmp_path) as c:
+        assert c.post("/", json={"inputs": QUESTION, "stream": True}).status_code == 200
+    db = sqlite3.connect(knowledge_base / "audit" / "gateway_audit.db")
+    endpoint, status, chars = db.execute(
+        "SELECT endpoint, status, output_chars FROM audit ORDER BY rowid DESC LIMIT 1").fetchone()
+    assert (endpoint, status, chars) == ("/", 200, len("Maria Lindqvist [1]"))
+
+
+def test_a_whole_answer_is_the_collected_stream_with_pii_masked(knowledge_base, engine, tmp_path):
+    pieces = [StreamPiece("Call +47 912 "), StreamPiece("34 567 about it"), StreamPiece(".", "eos_token", 5)]
+    with _client(knowledge_base, engine, ScriptedBackend(pieces), tmp_path) as c:
+        whole = c.post("/generate", json={"inputs": QUESTION}).json()["generated_text"]
+        streamed = c.post("/generate_stream", json={"inputs": QUESTION}).text
+    assert "912" not in whole and whole.startswith("Call ") and whole.endswith("about it.")
+    assert "912" not in streamed and f'"generated_text": "{whole}"' in streamed
+
+
+def test_info_reports_what_the_backend_says_of_itself(knowledge_base, engine, tmp_path):
+    with _client(knowledge_base, engine, ScriptedBackend(SEVEN_TOKENS), tmp_path) as c:
+        info = c.get("/info").json()
+    assert (info["model_device_type"], info["model_dtype"], info["kgflow"]["backend"]) == ("cpu", None, "scripted")
