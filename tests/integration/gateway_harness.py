@@ -13,6 +13,7 @@ import uvicorn
 from kgflow.config import Settings
 from kgflow.gateway.app import create_app
 from kgflow.gateway.auth import mint_token
+from kgflow.llm.base import LLMBackend
 from kgflow.llm.llamacpp_server import free_port
 from kgflow.llm.transformers_local import prompt_text
 
@@ -82,7 +83,7 @@ class LoadGenerator:
         self._thread.join(timeout=90)
 
 
-class EchoBackend:
+class EchoBackend(LLMBackend):
     """Test double for the generation backend (a real model would only hide leaks): it answers with
     the whole prompt it was sent, so anything retrieval put in front of the model shows in the answer.
     This is the worst case for access-control leaks; it never talks to a model server."""

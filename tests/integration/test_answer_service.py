@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kgflow.gateway.app import create_app
-from kgflow.llm.base import BackendUnavailable, StreamPiece
+from kgflow.llm.base import BackendUnavailable, LLMBackend, StreamPiece
 from kgflow.retrieval.engine import RetrievalEngine
 from tests.integration.gateway_harness import settings_for
 
@@ -18,12 +18,11 @@ pytestmark = pytest.mark.slow
 QUESTION = "Who leads Project Falcon?"
 
 
-class ScriptedBackend:
+class ScriptedBackend(LLMBackend):
     """Plays a fixed stream (no model: these tests are about the pipeline around it)."""
 
     name = "scripted"
     device_type = "cpu"
-    dtype = None
 
     def __init__(self, pieces: list[StreamPiece], delay_s: float = 0.0, up: bool = True) -> None:
         self.pieces, self.delay_s, self.up = pieces, delay_s, up

@@ -1,0 +1,129 @@
+"""Response types of the gateway, declared once: TGI's and OpenAI's own (from `text_generation.types`)
+extended by the `kgflow` field that carries citations, graph facts and the graph's answer. The routes
+document them in the OpenAPI schema and tests validate real responses against them."""
+
+from __future__ import annotations
+
+import text_generation.types as tgt
+from pydantic import BaseModel, ConfigDict
+
+
+class Citation(BaseModel):
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    uri: str
+    score: float
+    sources: list[str]
+
+
+class GraphFact(BaseModel):
+    subject: str
+    relation: str
+    object: str
+    weight: float
+    evidence_chunk: str
+
+
+class PathStep(BaseModel):
+    subject: str
+    relation: str
+    object: str
+    evidence_chunk: str
+
+
+class EvidenceChunk(BaseModel):
+    chunk_id: str
+    doc_id: str
+    title: str
+    uri: str
+
+
+class GraphAnswer(BaseModel):
+    """The entity a typed path from the question's entities ends at; a citation per hop."""
+
+    entity: str
+    path: list[PathStep]
+    citations: list[EvidenceChunk]
+
+
+class RetrievalInfo(BaseModel):
+    mode: str
+    index_version: str
+    ms: float
+
+
+class KgflowExtension(BaseModel):
+    citations: list[Citation]
+    facts: list[GraphFact]
+    answer: GraphAnswer | None
+    linked_entities: list[str]
+    retrieval: RetrievalInfo
+
+
+class GenerateResponse(tgt.Response):
+    """TGI's /generate body; `details` only when the request asked for it."""
+
+    details: tgt.Details | None = None
+    kgflow: KgflowExtension
+
+
+class StreamEvent(tgt.StreamResponse):
+    """One event of TGI's stream; the last one also carries `kgflow`."""
+
+    index: int
+    kgflow: KgflowExtension | None = None
+
+
+class ChatResponse(tgt.ChatComplete):
+    kgflow: KgflowExtension
+
+
+class KgflowInfo(BaseModel):
+    backend: str
+    upstream: str
+    index_version: str | None
+    retrieval_mode: str
+
+
+class Info(BaseModel):
+    """TGI's /info, with what kgflow adds."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    model_id: str
+    model_sha: str | None
+    model_dtype: str | None
+    model_device_type: str
+    model_pipeline_tag: str
+    max_concurrent_requests: int
+    max_best_of: int
+    max_stop_sequences: int
+    max_input_tokens: int
+    max_total_tokens: int
+    validation_workers: int
+    max_client_batch_size: int
+    router: str
+    version: str
+    sha: str | None
+    docker_label: str | None
+    kgflow: KgflowInfo
+
+
+class ErrorBody(BaseModel):
+    """Every error: a message a person can act on and TGI's error type."""
+
+    error: str
+    error_type: str
+
+
+class UpstreamSwitched(BaseModel):
+    upstream: str
+    url: str
+
+
+class Reloaded(BaseModel):
+    index_version: str
+
+
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 413, 422, 429, 503)}
