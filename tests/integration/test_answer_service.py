@@ -122,3 +122,24 @@ def test_info_reports_what_the_backend_says_of_itself(knowledge_base, engine, tm
     with _client(knowledge_base, engine, ScriptedBackend(SEVEN_TOKENS), tmp_path) as c:
         info = c.get("/info").json()
     assert (info["model_device_type"], info["model_dtype"], info["kgflow"]["backend"]) == ("cpu", None, "scripted")
+
+
+def test_responses_are_what_the_openapi_schema_says_they_are(knowledge_base, engine, tmp_path):
+    from kgflow.gateway.schemas import ChatResponse, GenerateResponse, Info, StreamEvent
+
+    with _client(knowledge_base, engine, ScriptedBackend(SEVEN_TOKENS), tmp_path) as c:
+        GenerateResponse.model_validate(c.post("/generate", json={"inputs": QUESTION}).json())
+        GenerateResponse.model_validate(c.post("/generate", json={"inputs": QUESTION,
+                                                                  "parameters": {"details": True}}).json())
+        [GenerateResponse.model_validate(x) for x in c.post("/", json={"inputs": QUESTION}).json()]
+        ChatResponse.model_validate(c.post(ROUTES["chat"][0], json=ROUTES["chat"][1]).json())
+        Info.model_validate(c.get("/info").json())
+        events = [line[5:] for line in c.post("/generate_stream", json={"inputs": QUESTION}).text.splitlines()
+                  if line.startswith("data:")]
+        assert [StreamEvent.model_validate_json(e).index for e in events] == [1, 2, 3]
+        spec = c.get("/openapi.json").json()["paths"]
+    generate = spec["/generate"]["post"]
+    assert generate["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("GenerateResponse")
+    assert "inputs" in generate["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert spec["/v1/chat/completions"]["post"]["responses"]["200"]["content"]["application/json"]["schema"][
+        "$ref"].endswith("ChatResponse")

@@ -1,0 +1,196 @@
+"""What every route shares: the gateway's state, FastAPI dependencies for auth + rate limit and for
+bodies, generation limits, the observer that meters and audits answers, and the `kgflow` extension."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from kgflow.config import Settings
+from kgflow.gateway.audit import AuditLog, AuditRow
+from kgflow.gateway.auth import Authenticator, Principal, require_role
+from kgflow.gateway.backends import BackendRouter
+from kgflow.gateway.errors import ApiError
+from kgflow.gateway.metrics import GatewayMetrics
+from kgflow.gateway.ratelimit import ConcurrencyLimit, RateLimiter
+from kgflow.gateway.requests import ChatRequest, TgiRequest, UpstreamSwitch, parse_body
+from kgflow.llm import prompts
+from kgflow.llm.answer import Answer, AnswerService
+from kgflow.llm.base import BackendError, BackendUnavailable, GenParams
+from kgflow.retrieval.engine import NoKnowledgeBase, RetrievalEngine, RetrievalResult
+
+
+@dataclass
+class RequestContext:
+    """Who is asking and under which id; every audit row of the request is written from it."""
+
+    request_id: str
+    client: str | None
+    principal: Principal | None = None
+    input_text: str | None = None
+    output_chars: int = 0
+    deferred: bool = False  # a stream audits itself when it ends
+
+    def row(self, endpoint: str, status: int, latency_ms: float) -> AuditRow:
+        p = self.principal
+        return AuditRow(self.request_id, p.sub if p else "unauthenticated", p.role if p else None, self.client,
+                        endpoint, self.input_text, self.output_chars, latency_ms, status)
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    engine: RetrievalEngine
+    router: BackendRouter
+    auth: Authenticator
+    limiter: RateLimiter
+    audit: AuditLog
+    metrics: GatewayMetrics
+    slots: ConcurrencyLimit
+    answers: AnswerService | None = None  # built with the router
+    server: object | None = None  # the supervised llama.cpp server, when the gateway started one
+
+
+def gateway(request: Request) -> Gateway:
+    return request.app.state.gw
+
+
+def context(request: Request) -> RequestContext:
+    return request.state.ctx
+
+
+def guard(request: Request, *roles: str) -> Principal:
+    gw = gateway(request)
+    ctx = context(request)
+    try:
+        p = gw.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    except ApiError as e:
+        # failed credentials are limited per client address, so guessing tokens is slow too
+        wait = gw.limiter.acquire(f"addr:{ctx.client}") if e.status == 401 else 0.0
+        if wait > 0:
+            raise ApiError(429, "too many unauthenticated requests from this address",
+                           headers={"Retry-After": str(max(1, round(wait)))}) from e
+        raise
+    ctx.principal = p
+    require_role(p, *(roles or ("admin", "api_user")))
+    wait = gw.limiter.acquire(p.key)
+    if wait > 0:
+        raise ApiError(429, f"rate limit of {gw.settings.rate_limit_per_s:g} requests/s exceeded",
+                       headers={"Retry-After": str(max(1, round(wait)))})
+    return p
+
+
+def gen_params(gw: Gateway, max_new_tokens: int | None, **kw) -> GenParams:
+    limit = gw.settings.max_new_tokens_limit
+    n = max_new_tokens or min(128, limit)
+    if n > limit:
+        raise ApiError(422, f"Input validation error: `max_new_tokens` must be <= {limit}. Given: {n}", "validation")
+    stop = list(kw.pop("stop", None) or [])[:4]  # the prompt's own stops are added by the backend, up to 4
+    return GenParams(max_new_tokens=n, stop=stop, **{k: v for k, v in kw.items() if v is not None})
+
+
+def check_input(gw: Gateway, text: str) -> None:
+    if len(text) > gw.settings.max_input_chars:
+        raise ApiError(413, f"input of {len(text)} characters exceeds the limit of {gw.settings.max_input_chars}")
+
+
+@dataclass
+class RequestObserver:
+    """The gateway's side of the answer pipeline: metrics and the audit row, the same for every route."""
+
+    gw: Gateway
+    ctx: RequestContext
+    endpoint: str
+    streamed: bool
+
+    def retrieved(self, r: RetrievalResult) -> None:
+        self.gw.metrics.retrieval.labels(r.mode).observe(r.timings_ms["total"] / 1e3)
+
+    def backend_state(self, up: bool) -> None:
+        self.gw.metrics.backend_up.set(1 if up else 0)
+
+    def finished(self, answer: Answer, failed: bool, seconds: float) -> None:
+        self.gw.metrics.tokens.inc(answer.generated_tokens)
+        self.ctx.output_chars = len(answer.text)
+        if self.streamed:  # the middleware only saw the response start: the stream times and audits itself
+            self.gw.metrics.latency.labels(self.endpoint).observe(seconds)
+            self.gw.audit.record(self.ctx.row(self.endpoint, 503 if failed else 200, seconds * 1e3))
+
+
+async def answering(call):
+    """Run an AnswerService call, turning its errors into the API's statuses."""
+    try:
+        return await call
+    except NoKnowledgeBase as e:
+        raise ApiError(503, str(e), "not_ready") from e
+    except BackendUnavailable as e:
+        raise ApiError(503, f"generation backend unavailable: {e}", "overloaded") from e
+    except BackendError as e:
+        raise ApiError(e.status, str(e), "generation") from e
+
+
+def take_slot(gw: Gateway) -> Callable[[], None]:
+    """A generation slot or TGI's 429 "overloaded"; returns the release (once, whoever calls it)."""
+    if not gw.slots.try_acquire():
+        raise ApiError(429, f"Model is overloaded: {gw.slots.limit} requests in flight on this worker",
+                       "overloaded", headers={"Retry-After": "1"})
+    gw.metrics.in_flight.set(gw.slots.active)
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            gw.slots.release()
+            gw.metrics.in_flight.set(gw.slots.active)
+
+    return release
+
+
+def extension(r: RetrievalResult) -> dict:
+    return {"citations": prompts.citations(r), "facts": prompts.facts(r), "answer": prompts.graph_answer(r),
+            "linked_entities": r.linked_entities,
+            "retrieval": {"mode": r.mode, "index_version": r.version, "ms": round(r.timings_ms["total"], 2)}}
+
+
+def sse(payload: dict) -> str:
+    return f"data:{json.dumps(payload)}\n\n"
+
+
+
+
+def caller(request: Request) -> Principal:
+    """Dependency: an authenticated caller of any role, within its rate limit."""
+    return guard(request)
+
+
+def admin(request: Request) -> Principal:
+    """Dependency: an authenticated admin, within its rate limit."""
+    return guard(request, "admin")
+
+
+def json_body(model: type) -> Callable:
+    """Dependency: the request body as `model`, read capped (413), then JSON (400), then shape (422)."""
+
+    async def parse(request: Request):
+        return await parse_body(request, model, gateway(request).settings.max_request_bytes)
+
+    parse.__name__ = f"{model.__name__.lower()}_body"
+    return Depends(parse)
+
+
+def body_schema(model: type) -> dict:
+    """OpenAPI for a body read by json_body (FastAPI cannot see it): the documented schema stays true."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+# Annotated dependencies for route signatures (declared once; FastAPI resolves them in this order)
+Caller = Annotated[Principal, Depends(caller)]
+Admin = Annotated[Principal, Depends(admin)]
+TgiBody = Annotated[TgiRequest, json_body(TgiRequest)]
+ChatBody = Annotated[ChatRequest, json_body(ChatRequest)]
+UpstreamBody = Annotated[UpstreamSwitch, json_body(UpstreamSwitch)]

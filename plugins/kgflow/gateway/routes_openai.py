@@ -1,0 +1,105 @@
+"""The OpenAI-compatible protocol: /v1/chat/completions (whole or streamed) and /v1/models."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+
+from kgflow import __version__
+from kgflow.gateway.deps import (
+    Caller,
+    ChatBody,
+    RequestObserver,
+    answering,
+    body_schema,
+    check_input,
+    context,
+    extension,
+    gateway,
+    gen_params,
+    sse,
+    take_slot,
+)
+from kgflow.gateway.errors import ApiError, error_body
+from kgflow.gateway.requests import ChatRequest
+from kgflow.gateway.schemas import ERRORS, ChatResponse
+from kgflow.llm.answer import AnswerStream
+from kgflow.llm.base import BackendError, BackendUnavailable
+
+router = APIRouter(tags=["OpenAI-compatible"])
+
+
+@router.post("/v1/chat/completions", response_model=ChatResponse, openapi_extra=body_schema(ChatRequest),
+             responses={200: {"content": {"text/event-stream": {}}}, **ERRORS})
+async def chat(request: Request, p: Caller, body: ChatBody):
+    gw, ctx = gateway(request), context(request)
+    users = [m for m in body.messages if m.role == "user" and m.content]
+    if not users:
+        raise ApiError(422, "Input validation error: messages: at least one user message with content")
+    question = users[-1].content
+    ctx.input_text = question
+    check_input(gw, "".join(m.content or "" for m in body.messages))
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    params = gen_params(gw, body.max_tokens, temperature=body.temperature or None, top_p=body.top_p, seed=body.seed,
+                        repetition_penalty=body.repetition_penalty, stop=stop)
+    # earlier turns stay as they were; only the last question gets the retrieved context
+    last = max(i for i, m in enumerate(body.messages) if m.role == "user" and m.content)
+    history = [{"role": m.role, "content": m.content or ""} for m in body.messages[:last] if m.role != "system"]
+    obs = RequestObserver(gw, ctx, "/v1/chat/completions", body.stream)
+    cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), gw.router.current.model_id()
+    release = take_slot(gw)
+    try:
+        if body.stream:
+            started = await answering(gw.answers.stream(question, params, p.departments, history, obs))
+            ctx.deferred = True
+            fingerprint = f"kgflow-{__version__}-{started.retrieval.version}"
+            return StreamingResponse(_events(started, cid, created, model, fingerprint, release),
+                                     media_type="text/event-stream", background=BackgroundTask(release))
+        a = await answering(gw.answers.answer(question, params, p.departments, history, obs))
+    finally:
+        if not ctx.deferred:
+            release()
+    return JSONResponse({
+        "id": cid, "object": "chat.completion", "created": created, "model": model,
+        "system_fingerprint": f"kgflow-{__version__}-{a.retrieval.version}",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": a.text}, "logprobs": None,
+                     "finish_reason": "length" if a.finish_reason == "length" else "stop"}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": a.generated_tokens, "total_tokens": a.generated_tokens},
+        "kgflow": extension(a.retrieval)})
+
+
+async def _events(started: AnswerStream, cid: str, created: int, model: str, fingerprint: str,
+                  release: Callable[[], None]) -> AsyncIterator[str]:
+    def chunk(content: str | None, reason: str | None, ext: dict | None = None) -> str:
+        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "system_fingerprint": fingerprint,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": content, "tool_calls": None},
+                             "logprobs": None, "finish_reason": reason}]}
+        if ext:
+            body["kgflow"] = ext
+        return sse(body)
+
+    try:
+        async for piece in started.events:
+            if piece.finish_reason is None:
+                yield chunk(piece.text, None)
+            else:
+                yield chunk(piece.text, "length" if piece.finish_reason == "length" else "stop",
+                            extension(started.retrieval))
+    except (BackendUnavailable, BackendError) as e:
+        yield sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
+    finally:
+        release()
+
+
+@router.get("/v1/models", responses=ERRORS)
+async def models(request: Request, _: Caller) -> Response:
+    """The one model this gateway answers with (OpenAI clients list models before they ask)."""
+    gw = gateway(request)
+    return JSONResponse({"object": "list", "data": [{"id": gw.router.current.model_id(), "object": "model",
+                                                     "owned_by": "kgflow", "created": 0}]})

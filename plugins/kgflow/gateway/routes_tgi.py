@@ -1,0 +1,132 @@
+"""TGI's protocol: /generate, /generate_stream, POST / (what text_generation.Client calls), /info, /health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from kgflow import __version__
+from kgflow.gateway.auth import Principal
+from kgflow.gateway.deps import (
+    Caller,
+    RequestObserver,
+    TgiBody,
+    answering,
+    body_schema,
+    check_input,
+    context,
+    extension,
+    gateway,
+    gen_params,
+    guard,
+    sse,
+    take_slot,
+)
+from kgflow.gateway.errors import error_body
+from kgflow.gateway.requests import TgiRequest
+from kgflow.gateway.schemas import ERRORS, GenerateResponse, Info, StreamEvent
+from kgflow.llm.answer import AnswerStream
+from kgflow.llm.base import BackendError, BackendUnavailable
+from kgflow.retrieval.engine import NoKnowledgeBase
+
+router = APIRouter(tags=["TGI"])
+STREAM = {200: {"description": "server-sent events, one `StreamEvent` each", "model": StreamEvent,
+                "content": {"text/event-stream": {}}}}
+
+
+async def _generate(request: Request, p: Principal, body: TgiRequest, streamed: bool, as_list: bool) -> Response:
+    gw, ctx = gateway(request), context(request)
+    ctx.input_text = body.inputs
+    check_input(gw, body.inputs)
+    tp = body.parameters
+    params = gen_params(gw, tp.max_new_tokens, temperature=tp.temperature, top_p=tp.top_p, top_k=tp.top_k,
+                        repetition_penalty=tp.repetition_penalty, seed=tp.seed, stop=tp.stop or None)
+    obs = RequestObserver(gw, ctx, request.scope["route"].path, streamed)
+    release = take_slot(gw)
+    try:
+        if streamed:
+            started = await answering(gw.answers.stream(body.inputs, params, p.departments, observer=obs))
+            ctx.deferred = True
+            return StreamingResponse(_events(started, release), media_type="text/event-stream",
+                                     background=BackgroundTask(release))
+        a = await answering(gw.answers.answer(body.inputs, params, p.departments, observer=obs))
+    finally:
+        if not ctx.deferred:
+            release()
+    out = {"generated_text": a.text, "kgflow": extension(a.retrieval)}
+    if tp.details:
+        out["details"] = {"finish_reason": a.finish_reason, "generated_tokens": a.generated_tokens, "seed": tp.seed,
+                          "prefill": [], "tokens": [], "top_tokens": None, "best_of_sequences": None}
+    return JSONResponse([out] if as_list else out)
+
+
+async def _events(started: AnswerStream, release: Callable[[], None]) -> AsyncIterator[str]:
+    """TGI's stream: one event per text delta; the last carries generated_text, details and citations."""
+    n = 0
+    try:
+        async for piece in started.events:
+            n += 1
+            token = {"id": -1, "text": piece.text, "logprob": None, "special": False}
+            if piece.finish_reason is None:
+                yield sse({"index": n, "token": token, "top_tokens": None, "generated_text": None, "details": None})
+                continue
+            yield sse({"index": n, "token": token, "top_tokens": None, "generated_text": started.answer.text,
+                       "details": {"finish_reason": piece.finish_reason, "generated_tokens": piece.generated_tokens,
+                                   "seed": None}, "kgflow": extension(started.retrieval)})
+    except (BackendUnavailable, BackendError) as e:
+        yield sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
+    finally:
+        release()
+
+
+@router.post("/generate", response_model=GenerateResponse, responses=ERRORS, openapi_extra=body_schema(TgiRequest))
+async def generate(request: Request, p: Caller, body: TgiBody):
+    return await _generate(request, p, body, streamed=False, as_list=False)
+
+
+@router.post("/generate_stream", responses={**STREAM, **ERRORS}, openapi_extra=body_schema(TgiRequest))
+async def generate_stream(request: Request, p: Caller,
+                          body: TgiBody) -> StreamingResponse:
+    return await _generate(request, p, body, streamed=True, as_list=False)
+
+
+@router.post("/", response_model=list[GenerateResponse], responses={**STREAM, **ERRORS},
+             openapi_extra=body_schema(TgiRequest))
+async def compat_generate(request: Request, p: Caller, body: TgiBody):
+    """What text_generation.Client calls: the base URL, `stream` in the body, a list when not streaming."""
+    return await _generate(request, p, body, streamed=body.stream, as_list=True)
+
+
+@router.get("/info", response_model=Info, responses=ERRORS)
+async def info(request: Request):
+    gw = gateway(request)
+    s = gw.settings
+    if not s.exposed("info"):
+        guard(request)
+    try:
+        version = await run_in_threadpool(lambda: gw.engine.snapshot().version)
+    except NoKnowledgeBase:
+        version = None
+    backend = gw.router.current
+    return JSONResponse({
+        "model_id": backend.model_id(), "model_sha": None, "model_dtype": backend.dtype,
+        "model_device_type": backend.device_type, "model_pipeline_tag": "text-generation",
+        "max_concurrent_requests": s.max_concurrent_requests, "max_best_of": 1, "max_stop_sequences": 4,
+        "max_input_tokens": s.max_input_chars // 4, "max_total_tokens": s.llm_n_ctx, "validation_workers": 1,
+        "max_client_batch_size": 1, "router": "kgflow-gateway", "version": __version__, "sha": None,
+        "docker_label": None, "kgflow": {"backend": backend.name, "upstream": gw.router.label,
+                                         "index_version": version, "retrieval_mode": s.retrieval_mode}})
+
+
+@router.get("/health", responses={503: ERRORS[503]})
+async def health(request: Request) -> Response:
+    gw = gateway(request)
+    ok = await gw.router.current.health()
+    gw.metrics.backend_up.set(1 if ok else 0)
+    if not ok:
+        return JSONResponse(error_body("generation backend is not answering", "overloaded"), status_code=503)
+    return Response(status_code=200)
