@@ -17,6 +17,11 @@ if ! command -v java >/dev/null 2>&1; then
   echo "[install] installing a JDK for Spark"
   apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
 fi
+# Redis: the shared rate-limit store the gateway tests run against (compose has its own).
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "[install] installing redis-server"
+  apt-get update -qq && apt-get install -y -qq redis-server
+fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 PY="$VENV/bin/python"

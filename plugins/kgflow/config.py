@@ -106,7 +106,11 @@ class Settings(BaseSettings):
     jwt_public_key: str | None = None  # RS256 (PEM); takes precedence over the secret
     jwt_max_ttl_s: int = 15 * 60
     api_keys_file: Path | None = None  # JSON: {"<key sha256>": {"sub": ..., "role": ..., "departments": [...]}}
+    gateway_workers: int = 2  # `kgflow serve` worker processes; they share the live upstream and one llama.cpp
     max_concurrent_requests: int = 128  # generation requests per gateway worker; more get 429 "overloaded"
+    # where rate-limit counts live (the `limits` library): memory:// is per worker process; redis:// is shared
+    # by every worker and replica (compose: redis://redis:6379/1)
+    rate_limit_storage: str = "memory://"
     rate_limit_per_s: float = 10.0
     rate_limit_burst: int = 20
     max_request_bytes: int = 64 * 1024
@@ -136,7 +140,7 @@ class Settings(BaseSettings):
     gate_accuracy_margin: float = 0.0  # candidate accuracy may trail live accuracy by at most this
     gate_max_questions: int = 8  # grounded questions generated per model in the gate (CPU generation is slow)
     refresh_min_new_chunks: int = 1
-    deployer: Literal["local", "docker"] = "local"
+    deployer: Literal["local", "docker", "vllm"] = "local"  # llama.cpp processes | TGI containers | vLLM containers
     gateway_url: str = "http://127.0.0.1:8090"
     smoke_max_latency_s: float = 30.0
 

@@ -133,26 +133,41 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8090,
     background: Annotated[bool, typer.Option("--background", help="detach; stop with `kgflow down`")] = False,
+    workers: Annotated[int | None, typer.Option(help="gateway worker processes (default KGFLOW_GATEWAY_WORKERS)")]
+    = None,
 ) -> None:
-    """Start the TGI-compatible gateway (and, on the embedded default, a supervised llama.cpp server)."""
+    """Start the TGI-compatible gateway on N workers (on the embedded default, with one llama.cpp server
+    that they share; `kgflow down` stops both)."""
     import sys
 
     from kgflow.gateway.local_secret import ensure_local_secret
+    from kgflow.netutil import wait_http
+    from kgflow.orchestration.standalone import pid_alive, spawn
 
+    s = get_settings()
     ensure_local_secret()
-    cmd = [sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory", "--host", host,
-           "--port", str(port), "--log-level", "warning"]
-    if background:
-        from kgflow.netutil import wait_http
-        from kgflow.orchestration.standalone import pid_alive, spawn
+    workers = workers or s.gateway_workers
+    env: dict[str, str] = {}
+    if workers > 1 and s.llm_backend == "llamacpp" and not s.llm_url:
+        # each worker would otherwise start a llama.cpp server of its own
+        from kgflow.llm.llamacpp_server import LlamaServer
 
-        pid, log = spawn("gateway", cmd)
+        llama = LlamaServer(s.llm_model_path, n_ctx=s.llm_n_ctx)
+        pid, log = spawn("llama-server", llama.command())
+        if not wait_http(f"{llama.url}/v1/models", 180, lambda: pid_alive(pid)):
+            raise typer.Exit(f"llama.cpp server did not start; see {log}")
+        env["KGFLOW_LLM_URL"] = llama.url
+    cmd = [sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory", "--host", host,
+           "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
+    if background:
+        pid, log = spawn("gateway", cmd, env)
         if not wait_http(f"http://{host}:{port}/health", 180, lambda: pid_alive(pid)):
             raise typer.Exit(f"gateway did not become healthy; see {log}")
-        console.print(f"gateway on http://{host}:{port} (pid {pid}, log {log})")
+        console.print(f"gateway on http://{host}:{port}, {workers} workers (pid {pid}, log {log})")
         return
     import os
 
+    os.environ.update(env)
     os.execv(cmd[0], cmd)
 
 
@@ -213,12 +228,14 @@ def demo(
     recall()
     port = 8090
     stop("gateway")
+    stop("llama-server")
     serve(host="127.0.0.1", port=port, background=True)
     try:
         ask(question, url=f"http://127.0.0.1:{port}", department=None, max_new_tokens=64)
     finally:
         if not keep_serving:
             stop("gateway")
+            stop("llama-server")
 
 
 def main() -> None:

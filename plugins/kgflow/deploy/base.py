@@ -27,6 +27,8 @@ class DeployError(Exception):
 class Deployer(ABC):
     """One serving slot per colour; `state.json` remembers which endpoint is live."""
 
+    backend: str = "llamacpp"  # the generation backend (kgflow.llm.BACKENDS) its endpoints speak
+
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)

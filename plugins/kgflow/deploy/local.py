@@ -13,6 +13,7 @@ from kgflow.netutil import wait_http
 
 
 class LocalDeployer(Deployer):
+    backend = "llamacpp"
     def __init__(self, state_dir: Path, n_ctx: int = 2048, threads: int | None = None,
                  model_path: Path | None = None) -> None:
         super().__init__(state_dir)

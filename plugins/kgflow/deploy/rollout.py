@@ -66,7 +66,7 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
                drain_s: float = 5.0, promote: bool = True) -> dict:
     """Deploy `version` ("base" = the plain packaged model). Raises DeployError after rolling back."""
     s = settings or get_settings()
-    backend = "tgi" if s.deployer == "docker" else "llamacpp"
+    backend = deployer.backend
     artefacts = None if version == "base" else registry.path(version)
     old = deployer.live()
     slot = deployer.next_slot()
@@ -120,6 +120,10 @@ def make_deployer(settings: Settings | None = None) -> Deployer:
         from kgflow.deploy.docker import DockerDeployer
 
         return DockerDeployer(state)
+    if s.deployer == "vllm":
+        from kgflow.deploy.vllm import VllmDeployer
+
+        return VllmDeployer(state, base_model=s.base_model)
     from kgflow.deploy.local import LocalDeployer
 
     return LocalDeployer(state, n_ctx=s.llm_n_ctx, model_path=s.llm_model_path)

@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
                   openapi_url="/openapi.json" if docs else None)
     key = (s.audit_hmac_key or local_secret(s.secrets_dir, "audit_hmac_key")).encode()
     app.state.gw = Gateway(s, engine or RetrievalEngine(s), BackendRouter(backend) if backend else None,
-                           Authenticator(s), RateLimiter(s.rate_limit_per_s, s.rate_limit_burst),
+                           Authenticator(s), RateLimiter(s.rate_limit_per_s, s.rate_limit_burst, s.rate_limit_storage),
                            AuditLog(s.home / "audit" / "gateway_audit.db", key), GatewayMetrics(),
                            ConcurrencyLimit(s.max_concurrent_requests))
     gw = app.state.gw
