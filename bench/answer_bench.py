@@ -81,7 +81,7 @@ def main() -> None:
 
         os.environ["KGFLOW_GATE_MAX_QUESTIONS"] = str(len(golden))
         s = Settings()  # built again: the gate now asks every golden question
-        work = refresh.work_dir("answer-bench", s)
+        work = refresh.work_dir(f"answer-bench-{time.strftime('%Y%m%dT%H%M%S')}", s)  # fresh: no checkpoint to resume
         t0 = time.perf_counter()
         snap = refresh.build_dataset(work, s)
         train = refresh.train_candidate(work, steps=args.refresh_steps, settings=s)
@@ -92,7 +92,8 @@ def main() -> None:
         rows = [[name, f"{m['by_kind'].get('single_hop', 0):.2f}", f"{m['by_kind'].get('multi_hop', 0):.2f}",
                  f"{m['accuracy']:.2f}", m["loss"]] for name, m in (("live (packaged base)", gate["live"]),
                                                                    ("candidate", gate["candidate"]))]
-        print(table(f"after a CPU LoRA refresh: {args.refresh_steps} steps, {snap['train']} train / "
+        print(table(f"after a CPU LoRA refresh: {args.refresh_steps} steps of batch {s.train_batch_size}, "
+                    f"{snap['train']} train / "
                     f"{snap['heldout']} held-out examples, train {t1 - t0:.0f} s, gate {t2 - t1:.0f} s "
                     f"(transformers, greedy, same prompts)",
                     ["model", "single-hop", "multi-hop", "overall", "held-out loss"], rows))
