@@ -54,3 +54,20 @@ def llama_server(session_home: Path):
     server = LlamaServer(n_ctx=2048, threads=2, log_path=session_home / "llama.log").start(supervise=False)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def engine(knowledge_base: Path):
+    """A retrieval engine over the sample knowledge base (read-only; shared by the modules that query it)."""
+    from kgflow.retrieval.engine import RetrievalEngine
+    from tests.integration.gateway_harness import settings_for
+
+    return RetrievalEngine(settings_for(knowledge_base, "http://unused"))
+
+
+@pytest.fixture(scope="session")
+def truth(knowledge_base: Path) -> dict:
+    """The sample corpus's ground truth (entities, facts, multi-hop questions, PII planted)."""
+    import json
+
+    return json.loads((knowledge_base / "ground_truth.json").read_text())

@@ -81,8 +81,15 @@ def _fake_server() -> FastAPI:
 @contextmanager
 def fake_llm_server():
     """The fake server on a loopback port; yields its base URL."""
+    with serve_app(_fake_server()) as url:
+        yield url
+
+
+@contextmanager
+def serve_app(app: FastAPI):
+    """Any ASGI test peer on a loopback port, in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_fake_server(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     while not server.started:

@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from kgflow.gateway.app import create_app
 from kgflow.llm.base import BackendUnavailable, LLMBackend, StreamPiece
-from kgflow.retrieval.engine import RetrievalEngine
 from tests.integration.gateway_harness import settings_for
 
 pytestmark = pytest.mark.slow
@@ -48,11 +47,6 @@ class ScriptedBackend(LLMBackend):
 
 
 SEVEN_TOKENS = [StreamPiece("Maria "), StreamPiece("Lindqvist"), StreamPiece(" [1]", "eos_token", 7)]
-
-
-@pytest.fixture(scope="module")
-def engine(knowledge_base):
-    return RetrievalEngine(settings_for(knowledge_base, "http://unused"))
 
 
 def _client(knowledge_base, engine, backend, tmp_path) -> TestClient:

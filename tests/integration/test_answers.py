@@ -18,20 +18,9 @@ from kgflow.llm.base import StreamPiece
 from kgflow.llm.llamacpp import LlamaCppBackend
 from kgflow.models.gate import grounded_accuracy
 from kgflow.quality.gate import load_golden
-from kgflow.retrieval.engine import RetrievalEngine
 from tests.integration.gateway_harness import EchoBackend, settings_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def engine(knowledge_base):
-    return RetrievalEngine(settings_for(knowledge_base, "http://unused"))
-
-
-@pytest.fixture(scope="module")
-def truth(knowledge_base):
-    return json.loads((knowledge_base / "ground_truth.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,9 @@ import pytest
 from text_generation import Client
 
 from kgflow.gateway.auth import mint_token
-from kgflow.retrieval.engine import RetrievalEngine
 from tests.integration.gateway_harness import SECRET, running_gateway, settings_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def engine(knowledge_base):
-    return RetrievalEngine(settings_for(knowledge_base, "http://unused"))
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +26,6 @@ def gateway(knowledge_base, llama_server, engine, tmp_path_factory):
     s = settings_for(knowledge_base, llama_server.url, api_keys_file=keys)
     with running_gateway(s, engine) as (url, app):
         yield url, app
-
-
-@pytest.fixture(scope="module")
-def truth(knowledge_base):
-    return json.loads((knowledge_base / "ground_truth.json").read_text())
 
 
 def _auth(role: str = "admin", departments=None, **kw) -> dict:

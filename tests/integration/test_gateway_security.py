@@ -31,11 +31,6 @@ DEPARTMENTS = ["engineering", "finance", "sales", "legal", "hr"]
 _DOC_BLOCK = re.compile(r'<document n="\d+" title="[^"]*">\n(.*?)\n</document>', re.S)
 
 
-@pytest.fixture(scope="module")
-def engine(knowledge_base):
-    return RetrievalEngine(settings_for(knowledge_base, "http://unused"))
-
-
 def _client(knowledge_base, engine, **overrides) -> TestClient:
     s = settings_for(knowledge_base, "http://unused", **overrides)
     return TestClient(create_app(s, backend=EchoBackend(), engine=engine), raise_server_exceptions=False)

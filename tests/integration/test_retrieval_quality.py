@@ -19,16 +19,6 @@ from tests.integration.gateway_harness import settings_for
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def engine(knowledge_base):
-    return RetrievalEngine(settings_for(knowledge_base, "http://unused"))
-
-
-@pytest.fixture(scope="module")
-def truth(knowledge_base):
-    return json.loads((knowledge_base / "ground_truth.json").read_text())
-
-
 @pytest.mark.parametrize("mode", strategy_names())
 def test_every_strategy_returns_readable_cited_chunks_within_budget(engine, mode):
     r = engine.retrieve("Who leads the project that uses Corvane Beacon?", departments=frozenset({"finance"}),

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -21,6 +18,7 @@ from kgflow.llm.base import BackendUnavailable, GenParams
 from kgflow.llm.llamacpp_server import free_port
 from kgflow.llm.prompts import Prompt
 from kgflow.llm.tgi import TgiBackend, render
+from tests.integration.fake_llm import serve_app
 
 seen: list[dict] = []
 
@@ -54,15 +52,8 @@ def _fake_tgi() -> FastAPI:
 
 @pytest.fixture(scope="module")
 def tgi_url():
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_fake_tgi(), host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    t.join(5)
+    with serve_app(_fake_tgi()) as url:
+        yield url
 
 
 MESSAGES = [{"role": "user", "content": "Who leads Project Falcon?"}]
