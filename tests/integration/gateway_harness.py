@@ -43,6 +43,46 @@ def running_gateway(settings: Settings, engine=None, app=None):
         thread.join(timeout=10)
 
 
+@contextmanager
+def gateway_processes(env: dict[str, str], workers: int = 2, timeout_s: float = 120):
+    """The gateway as production runs it: uvicorn with N worker processes, configured by environment."""
+    import os
+    import subprocess
+    import sys
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory",
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                             "--log-level", "warning"], env={**os.environ, **env}, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"gateway with {workers} workers did not become healthy")
+        yield url
+    finally:
+        import signal
+
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def answers_by_worker(url: str, tries: int = 80) -> dict[int, str]:
+    """Which upstream each worker reports, from fresh connections (the kernel spreads them over workers)."""
+    seen: dict[int, str] = {}
+    for _ in range(tries):
+        k = httpx.get(f"{url}/info", timeout=10).json()["kgflow"]
+        seen[k["worker"]] = k["upstream"]
+    return seen
+
+
 class LoadGenerator:
     """Bounded loop of /generate requests on loopback (one client, back to back); records each request's
     start time, latency and status."""

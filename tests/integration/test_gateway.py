@@ -48,6 +48,27 @@ def test_text_generation_client_generate_stream(gateway):
     assert events[-1].generated_text is not None and events[-1].details.generated_tokens >= 1
 
 
+def _openai(url: str):
+    from openai import OpenAI
+
+    return OpenAI(base_url=f"{url}/v1", api_key=mint_token(SECRET, "tester", "admin"), timeout=120)
+
+
+def test_the_official_openai_client_works_unchanged(gateway):
+    r = _openai(gateway[0]).chat.completions.create(
+        model="anything", messages=[{"role": "user", "content": "Who leads Project Falcon?"}], max_tokens=12)
+    assert r.choices[0].message.role == "assistant" and r.choices[0].message.content
+    assert r.usage.completion_tokens >= 1 and r.choices[0].finish_reason in ("stop", "length")
+
+
+def test_the_official_openai_client_streams_unchanged(gateway):
+    chunks = list(_openai(gateway[0]).chat.completions.create(
+        model="anything", messages=[{"role": "user", "content": "Who runs Baltic Freight Group?"}], max_tokens=12,
+        stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks).strip()
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+
+
 def test_text_generation_client_chat(gateway):
     r = _client(gateway[0]).chat(messages=[{"role": "user", "content": "Where is Helix Logistics headquartered?"}],
                                  max_tokens=16)

@@ -17,7 +17,7 @@ from kgflow.deploy.local import LocalDeployer
 from kgflow.deploy.rollout import blue_green, rollback
 from kgflow.models import refresh
 from kgflow.orchestration.run_dag import test_dag as run_dag
-from tests.integration.gateway_harness import SECRET, LoadGenerator, running_gateway, settings_for
+from tests.integration.gateway_harness import SECRET, LoadGenerator, answers_by_worker, gateway_processes
 
 pytestmark = pytest.mark.slow
 
@@ -114,8 +114,9 @@ def deployment(refreshed, env, llama_server, monkeypatch_module):
     reg = refreshed["registry"]
     first = reg.versions()[-1]["version"]
     second = reg.register(reg.path(first), {"base": "gemma3-270m", "note": "same weights, second version"})["version"]
-    s = settings_for(env, llama_server.url)
-    with running_gateway(s) as (url, _):
+    gateway_env = {"KGFLOW_HOME": str(env), "KGFLOW_LLM_URL": llama_server.url, "KGFLOW_JWT_SECRET": SECRET,
+                   "KGFLOW_RATE_LIMIT_PER_S": "1000", "KGFLOW_RATE_LIMIT_BURST": "1000"}
+    with gateway_processes(gateway_env, workers=2) as url:  # two workers, as `kgflow serve` runs them
         monkeypatch_module.setenv("KGFLOW_GATEWAY_URL", url)
         deployer = LocalDeployer(env / "deploy", threads=1)
         yield {"url": url, "registry": reg, "deployer": deployer, "versions": (first, second)}
@@ -139,6 +140,8 @@ def test_blue_green_deploy_swaps_the_model_under_load_without_failed_requests(de
         time.sleep(1)
     assert load.statuses and set(load.statuses) == {200}, load.statuses
     assert result["previous"] == first and _upstream(deployment["url"]) == second
+    by_worker = answers_by_worker(deployment["url"])
+    assert len(by_worker) == 2 and set(by_worker.values()) == {second}, by_worker
     assert reg.live()["version"] == second and reg.get(first)["status"] == "retired"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, Request
@@ -119,7 +120,8 @@ async def info(request: Request):
         "max_input_tokens": s.max_input_chars // 4, "max_total_tokens": s.llm_n_ctx, "validation_workers": 1,
         "max_client_batch_size": 1, "router": "kgflow-gateway", "version": __version__, "sha": None,
         "docker_label": None, "kgflow": {"backend": backend.name, "upstream": gw.router.label,
-                                         "index_version": version, "retrieval_mode": s.retrieval_mode}})
+                                         "index_version": version, "retrieval_mode": s.retrieval_mode,
+                                         "worker": os.getpid()}})
 
 
 @router.get("/health", responses={503: ERRORS[503]})

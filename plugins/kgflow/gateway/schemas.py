@@ -85,6 +85,7 @@ class KgflowInfo(BaseModel):
     upstream: str
     index_version: str | None
     retrieval_mode: str
+    worker: int  # the answering worker's process id: which of N workers said this
 
 
 class Info(BaseModel):

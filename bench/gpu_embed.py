@@ -1,0 +1,58 @@
+"""Embed the retrieval bench's chunks with MiniLM on a CUDA GPU (run through the device tool), so the
+100k-chunk retrieval bench can measure query latency here without 30 minutes of CPU embedding.
+
+Needs only torch and sentence-transformers (no kgflow): the device machine has both. Writes the vectors
+int8-quantised (x127, in parts of at most 16 MiB) and a JSON of throughput figures;
+`retrieval_bench.py --vectors DIR` reads them back (divided by 127 and re-normalised).
+
+    python3 bench/gpu_embed.py --model .gpu/minilm --wiki .gpu/wiki_passages.json --out $OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from retrieval_bench import windows  # noqa: E402
+
+PART_ROWS = 40_000  # 40k x 384 int8 = 15 MiB
+
+
+def main() -> None:
+    import numpy as np
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--wiki", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--chunks", type=int, default=100_000)
+    ap.add_argument("--batch", type=int, default=512)
+    args = ap.parse_args()
+    texts = [t for _, t in windows(json.loads(args.wiki.read_text()), args.chunks)]
+    figures = {"device": torch.cuda.get_device_name(0), "chunks": len(texts)}
+    for dtype in ("float32", "float16"):
+        model = SentenceTransformer(str(args.model), device="cuda")
+        model = model.half() if dtype == "float16" else model.float()
+        model.encode(texts[:2048], batch_size=args.batch)  # warm-up: kernels, allocator
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        vecs = model.encode(texts, batch_size=args.batch, normalize_embeddings=True, convert_to_numpy=True)
+        torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        figures[dtype] = {"seconds": round(seconds, 2), "chunks_per_s": round(len(texts) / seconds, 1)}
+        print(f"{dtype}: {len(texts)} chunks in {seconds:.1f} s = {len(texts) / seconds:,.0f} chunks/s", flush=True)
+    q = np.clip(np.round(vecs.astype("float32") * 127), -127, 127).astype(np.int8)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for i in range(0, len(q), PART_ROWS):
+        np.save(args.out / f"vectors_{i // PART_ROWS:02d}.npy", q[i:i + PART_ROWS])
+    (args.out / "embed_figures.json").write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
