@@ -158,7 +158,7 @@ def main() -> None:
     print(table("FAISS HNSW (M=16, efC=200) vs exact search, same embeddings", ["index", "recall@10", "ms/query"],
                 recall_rows))
     print(table("build", ["step", "seconds", "per second"],
-                [["snapshot load (one worker; +%.0f MB resident)" % snapshot_mb, t["snapshot_load"],
+                [[f"snapshot load (one worker; +{snapshot_mb:.0f} MB resident)", t["snapshot_load"],
                   len(ch) / t["snapshot_load"]],
                  ["embed chunks" + (" (loaded: GPU-embedded)" if args.vectors else ""), t["embed"],
                   len(ch) / t["embed"]], ["HNSW build", t["hnsw_build"],
