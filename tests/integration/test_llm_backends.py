@@ -94,3 +94,18 @@ def test_vllm_requests_name_the_served_model_and_llamacpp_requests_do_not(url):
 def test_the_repetition_penalty_goes_by_each_engines_name(url, kind, key):
     _generate(kind, url, BASE, GenParams(max_new_tokens=4, repetition_penalty=1.2))
     assert seen[-1][1][key] == 1.2
+
+
+@pytest.mark.parametrize("kind", backend_names())
+def test_a_request_that_asks_for_no_sampling_is_decoded_greedily(url, kind):
+    _generate(kind, url, BASE, GenParams(max_new_tokens=4))
+    body = seen[-1][1]
+    params = body.get("parameters", body)
+    assert params.get("temperature") in (None, 0.0) and not params.get("do_sample")
+    if kind != "tgi":  # the OpenAI-compatible servers sample unless told temperature 0
+        assert params["temperature"] == 0.0
+
+
+def test_a_caller_who_asks_for_sampling_gets_it(url):
+    _generate("vllm", url, BASE, GenParams(max_new_tokens=4, temperature=0.7, seed=3))
+    assert seen[-1][1]["temperature"] == 0.7 and seen[-1][1]["seed"] == 3

@@ -38,6 +38,10 @@ class OpenAICompatibleBackend(LLMBackend):
 
     def _request(self, prompt: Prompt, params: GenParams, stream: bool) -> tuple[str, dict]:
         sampling = params.with_stops(prompt.stop).sampling()
+        if params.temperature is None and params.top_p is None and params.top_k is None:
+            # no sampling asked for: greedy, as TGI decodes by default (these servers would sample at 0.8-1.0,
+            # and a small model then copies a worked example's answer now and then)
+            sampling["temperature"] = 0.0
         if "repeat_penalty" in sampling:
             sampling[self.repetition_key] = sampling.pop("repeat_penalty")
         if self.names_model:
