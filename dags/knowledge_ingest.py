@@ -21,7 +21,9 @@ with DAG(
     tags=["kgflow", "ingest"],
     default_args=default_args(),
     params={
-        "source": Param("", type="string", description="Landing path or file:// URI; empty = configured landing zone"),
+        # optional fields allow null: a string type alone makes the trigger form demand a value
+        "source": Param(None, type=["null", "string"],
+                        description="Landing path or file:// URI; empty = configured landing zone"),
         "full_rebuild": Param(False, type="boolean", description="Re-ingest everything and rebuild the index"),
         "dry_run": Param(False, type="boolean", description="Parse, extract and validate only; publish nothing"),
         "max_documents": Param(None, type=["null", "integer"], minimum=0,

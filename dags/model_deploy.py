@@ -18,8 +18,8 @@ with DAG(
     tags=["kgflow", "model"],
     default_args=default_args(retries=1),
     params={
-        "version": Param("", type="string", description="Registry version; empty = newest candidate"),
-        "rollback_to": Param("", type="string",
+        "version": Param(None, type=["null", "string"], description="Registry version; empty = newest candidate"),
+        "rollback_to": Param(None, type=["null", "string"],
                              description="Redeploy an earlier live version ('previous' or a version)"),
     },
 ) as dag:

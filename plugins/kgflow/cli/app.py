@@ -16,6 +16,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="kgflow: docu
 console = Console()
 
 
+def fail(message: str) -> None:
+    """One line that says what to do, and a non-zero exit (no traceback)."""
+    console.print(f"[red]error:[/] {message}", soft_wrap=True)  # one line, however narrow the terminal
+    raise typer.Exit(1)
+
+
+def require_knowledge_base(s) -> None:
+    from kgflow.vectors.index_store import VectorIndexStore
+
+    if not s.graph_path.exists() or VectorIndexStore(s.index_dir).current_version() is None:
+        fail(f"no knowledge base in {s.home} yet: run `kgflow ingest` (or `kgflow demo` for the sample corpus)")
+
+
 @app.command()
 def corpus(
     n: Annotated[int, typer.Option(help="number of documents")] = 42,
@@ -43,6 +56,8 @@ def ingest(
     """Run the knowledge_ingest DAG once (real Airflow, dag.test) and print what was built."""
     from kgflow.cli.progress import run_dag_with_progress
 
+    if source and not Path(source.removeprefix("file://")).exists():
+        fail(f"source {source} does not exist: give an existing folder (or leave --source out for the landing zone)")
     conf = {"source": source, "full_rebuild": full_rebuild, "dry_run": dry_run, "max_documents": max_documents}
     console.print(f"[bold]knowledge_ingest[/] {json.dumps(conf)}")
     rc, run, log = run_dag_with_progress("knowledge_ingest", conf, console)
@@ -90,6 +105,7 @@ def status() -> None:
     from kgflow.vectors.index_store import VectorIndexStore
 
     s = get_settings()
+    require_knowledge_base(s)
     with open_graph_store(s, read_only=True) as g:
         console.print({"graph": g.counts()})
     store = VectorIndexStore(s.index_dir)
@@ -105,6 +121,7 @@ def recall() -> None:
     from kgflow.ingest.recall import graph_recall
 
     s = get_settings()
+    require_knowledge_base(s)
     with open_graph_store(s, read_only=True) as g:
         console.print(graph_recall(g, load_truth(s.landing_dir)))
 
@@ -124,8 +141,12 @@ def down() -> None:
     """Stop everything `kgflow up` / `kgflow serve --background` started."""
     from kgflow.orchestration.standalone import stop_all
 
-    for name, result in stop_all().items():
+    stopped = stop_all()
+    for name, result in stopped.items():
         console.print(f"{name}: {result}")
+    if not stopped:
+        console.print("nothing running: no process that `kgflow up` or `kgflow serve --background` started",
+                      soft_wrap=True)
 
 
 @app.command()
@@ -187,8 +208,11 @@ def ask(
     from kgflow.gateway.local_secret import ensure_local_secret
 
     token = mint_token(ensure_local_secret(), "kgflow-cli", "admin" if not department else "api_user", department)
-    r = httpx.post(f"{url}/generate", json={"inputs": question, "parameters": {"max_new_tokens": max_new_tokens}},
-                   headers={"Authorization": f"Bearer {token}"}, timeout=180)
+    try:
+        r = httpx.post(f"{url}/generate", json={"inputs": question, "parameters": {"max_new_tokens": max_new_tokens}},
+                       headers={"Authorization": f"Bearer {token}"}, timeout=180)
+    except httpx.ConnectError:
+        fail(f"no gateway answers at {url}: start one with `kgflow serve` (or pass --url)")
     if r.status_code != 200:
         console.print(f"[red]{r.status_code}[/] {r.text}")
         raise typer.Exit(1)
