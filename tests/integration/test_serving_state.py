@@ -32,7 +32,9 @@ def _settings(home, url: str) -> Settings:
     return Settings(home=home, llm_backend="llamacpp", llm_url=url, jwt_secret=SECRET)
 
 
-ADMIN = {"Authorization": f"Bearer {mint_token(SECRET, 'ops', 'admin')}"}
+def _admin() -> dict[str, str]:
+    """Minted when used: a token minted at collection would expire before a long suite reaches the test."""
+    return {"Authorization": f"Bearer {mint_token(SECRET, 'ops', 'admin')}"}
 
 
 def _label(client: TestClient) -> str:
@@ -54,7 +56,7 @@ def test_a_switch_through_one_worker_reaches_another_worker_within_seconds(tmp_p
     with TestClient(worker_a) as a, TestClient(worker_b) as b:
         assert _label(a) == _label(b) == "primary"
         r = a.post("/admin/upstream", json={"url": second, "backend": "vllm", "label": "v2", "model": "kgflow-v2"},
-                   headers=ADMIN)
+                   headers=_admin())
         assert r.status_code == 200 and _label(a) == "v2"
         assert _eventually(lambda: _label(b) == "v2")
         assert b.get("/info").json()["kgflow"]["backend"] == "vllm"
@@ -82,7 +84,7 @@ def test_an_unhealthy_upstream_is_refused_and_not_recorded(tmp_path, upstreams):
     first, _ = upstreams
     s = _settings(tmp_path, first)
     with TestClient(create_app(s)) as c:
-        r = c.post("/admin/upstream", json={"url": "http://127.0.0.1:9", "label": "dead"}, headers=ADMIN)
+        r = c.post("/admin/upstream", json={"url": "http://127.0.0.1:9", "label": "dead"}, headers=_admin())
         assert r.status_code == 503 and r.json()["error_type"] == "overloaded"
     assert not s.serving_state_path.exists()
 
@@ -102,11 +104,11 @@ def test_requests_past_the_concurrency_limit_get_tgis_overloaded_error_and_the_r
     with running_gateway(s, app=app) as (url, _):
         body = {"inputs": "Who leads Project Falcon?", "parameters": {"max_new_tokens": 4}}
         with ThreadPoolExecutor(4) as pool:
-            replies = list(pool.map(lambda _: httpx.post(f"{url}/generate", json=body, headers=ADMIN, timeout=30),
+            replies = list(pool.map(lambda _: httpx.post(f"{url}/generate", json=body, headers=_admin(), timeout=30),
                                     range(4)))
         codes = sorted(r.status_code for r in replies)
         assert codes == [200, 200, 429, 429]
         refused = next(r for r in replies if r.status_code == 429)
         assert refused.json()["error_type"] == "overloaded" and refused.headers["retry-after"] == "1"
-        assert httpx.post(f"{url}/generate", json=body, headers=ADMIN, timeout=30).status_code == 200
+        assert httpx.post(f"{url}/generate", json=body, headers=_admin(), timeout=30).status_code == 200
         assert httpx.get(f"{url}/info").json()["max_concurrent_requests"] == 2
