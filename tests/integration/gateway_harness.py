@@ -3,6 +3,10 @@ against it, for HTTP-level tests and benches."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -16,6 +20,7 @@ from kgflow.gateway.auth import mint_token
 from kgflow.llm.base import LLMBackend
 from kgflow.llm.llamacpp_server import free_port
 from kgflow.llm.transformers_local import prompt_text
+from kgflow.netutil import wait_http
 
 SECRET = "test-secret-for-hs256-signing-only-0123456789"
 
@@ -46,30 +51,16 @@ def running_gateway(settings: Settings, engine=None, app=None):
 @contextmanager
 def gateway_processes(env: dict[str, str], workers: int = 2, timeout_s: float = 120):
     """The gateway as production runs it: uvicorn with N worker processes, configured by environment."""
-    import os
-    import subprocess
-    import sys
-
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory",
                              "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                              "--log-level", "warning"], env={**os.environ, **env}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
     try:
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
+        if not wait_http(f"{url}/health", timeout_s, alive=lambda: proc.poll() is None, ok_below=300):
             raise RuntimeError(f"gateway with {workers} workers did not become healthy")
         yield url
     finally:
-        import signal
-
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
 

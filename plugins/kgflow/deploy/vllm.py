@@ -10,12 +10,14 @@ container with the live one unloads its adapter instead of stopping the containe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
 
 from kgflow.deploy.base import DeployError, Endpoint
 from kgflow.deploy.docker import DockerDeployer
+from kgflow.fsutil import atomic_write_text
 
 PORT = 8000
 
@@ -88,8 +90,6 @@ class VllmDeployer(DockerDeployer):
         super().stop(ep)
 
     def _bases(self) -> dict:
-        import json
-
         f = self.state_dir / "vllm_bases.json"
         return json.loads(f.read_text()) if f.exists() else {}
 
@@ -97,8 +97,4 @@ class VllmDeployer(DockerDeployer):
         return self._bases().get(ep.handle)
 
     def _remember_base(self, ep: Endpoint) -> None:
-        import json
-
-        from kgflow.fsutil import atomic_write_text
-
         atomic_write_text(self.state_dir / "vllm_bases.json", json.dumps({**self._bases(), ep.handle: self.base_model}))

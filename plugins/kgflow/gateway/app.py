@@ -27,7 +27,6 @@ from kgflow.gateway.local_secret import local_secret
 from kgflow.gateway.metrics import GatewayMetrics
 from kgflow.gateway.ratelimit import ConcurrencyLimit, RateLimiter
 from kgflow.gateway.upstream import UpstreamFile
-from kgflow.llm.answer import AnswerService
 from kgflow.llm.base import LLMBackend
 from kgflow.retrieval.engine import RetrievalEngine
 
@@ -47,7 +46,6 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
         if backend is None:
             gw.router = BackendRouter(_primary_backend(gw, s), _fallback_backend(s), follow=UpstreamFile(
                 s.serving_state_path), build=lambda up: make_backend(up.backend, up.url, s, model=up.model))
-            gw.answers = AnswerService(gw.engine, gw.router, s.llm_model_kind)
         yield
         await gw.router.aclose()
         if gw.server is not None:
@@ -63,9 +61,6 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
                            Authenticator(s), RateLimiter(s.rate_limit_per_s, s.rate_limit_burst, s.rate_limit_storage),
                            AuditLog(s.home / "audit" / "gateway_audit.db", key), GatewayMetrics(),
                            ConcurrencyLimit(s.max_concurrent_requests))
-    gw = app.state.gw
-    if gw.router is not None:
-        gw.answers = AnswerService(gw.engine, gw.router, s.llm_model_kind)
     install_error_handlers(app)
     _observe(app)
     for module in (routes_tgi, routes_openai, routes_admin):

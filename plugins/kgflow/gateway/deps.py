@@ -4,23 +4,26 @@ bodies, generation limits, the observer that meters and audits answers, and the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from kgflow.config import Settings
 from kgflow.gateway.audit import AuditLog, AuditRow
 from kgflow.gateway.auth import Authenticator, Principal, require_role
 from kgflow.gateway.backends import BackendRouter
-from kgflow.gateway.errors import ApiError
+from kgflow.gateway.errors import ApiError, error_body
 from kgflow.gateway.metrics import GatewayMetrics
 from kgflow.gateway.ratelimit import ConcurrencyLimit, RateLimiter
 from kgflow.gateway.requests import ChatRequest, TgiRequest, UpstreamSwitch, parse_body
 from kgflow.llm import prompts
-from kgflow.llm.answer import Answer, AnswerService
-from kgflow.llm.base import BackendError, BackendUnavailable, GenParams
+from kgflow.llm.answer import Answer, AnswerService, AnswerStream
+from kgflow.llm.base import BackendError, BackendUnavailable, GenParams, StreamPiece
 from kgflow.retrieval.engine import NoKnowledgeBase, RetrievalEngine, RetrievalResult
 
 
@@ -51,8 +54,12 @@ class Gateway:
     audit: AuditLog
     metrics: GatewayMetrics
     slots: ConcurrencyLimit
-    answers: AnswerService | None = None  # built with the router
     server: object | None = None  # the supervised llama.cpp server, when the gateway started one
+
+    @cached_property
+    def answers(self) -> AnswerService:
+        """Built on first use, after the lifespan has set the router (it follows the live upstream itself)."""
+        return AnswerService(self.engine, self.router, self.settings.llm_model_kind)
 
 
 def gateway(request: Request) -> Gateway:
@@ -133,6 +140,41 @@ async def answering(call):
         raise ApiError(e.status, str(e), "generation") from e
 
 
+Render = Callable[[AnswerStream, StreamPiece, int], dict]  # a stream's n-th piece as the protocol's event body
+
+
+async def respond(gw: Gateway, ctx: RequestContext, obs: RequestObserver, question: str, params: GenParams,
+                  departments: frozenset[str] | None, history: list[dict] | None,
+                  render: Render) -> Answer | StreamingResponse:
+    """Answer within a generation slot: the whole Answer, or (when `obs.streamed`) an SSE response whose events
+    `render` shapes per protocol. The slot is released when the answer or the stream ends, however it ends."""
+    release = take_slot(gw)
+    try:
+        if obs.streamed:
+            started = await answering(gw.answers.stream(question, params, departments, history, obs))
+            ctx.deferred = True
+            return StreamingResponse(_sse_events(started, render, release), media_type="text/event-stream",
+                                     background=BackgroundTask(release))
+        return await answering(gw.answers.answer(question, params, departments, history, obs))
+    finally:
+        if not ctx.deferred:
+            release()
+
+
+async def _sse_events(started: AnswerStream, render: Render, release: Callable[[], None]) -> AsyncIterator[str]:
+    """One event per text delta (the last carries the finish); a backend failing mid-stream ends it with an
+    error event, since the 200 has already been sent."""
+    n = 0
+    try:
+        async for piece in started.events:
+            n += 1
+            yield sse(render(started, piece, n))
+    except (BackendUnavailable, BackendError) as e:
+        yield sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
+    finally:
+        release()
+
+
 def take_slot(gw: Gateway) -> Callable[[], None]:
     """A generation slot or TGI's 429 "overloaded"; returns the release (once, whoever calls it)."""
     if not gw.slots.try_acquire():
@@ -159,8 +201,6 @@ def extension(r: RetrievalResult) -> dict:
 
 def sse(payload: dict) -> str:
     return f"data:{json.dumps(payload)}\n\n"
-
-
 
 
 def caller(request: Request) -> Principal:

@@ -4,32 +4,28 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
 
 from kgflow import __version__
 from kgflow.gateway.deps import (
     Caller,
     ChatBody,
     RequestObserver,
-    answering,
     body_schema,
     check_input,
     context,
     extension,
     gateway,
     gen_params,
-    sse,
-    take_slot,
+    respond,
 )
-from kgflow.gateway.errors import ApiError, error_body
+from kgflow.gateway.errors import ApiError
 from kgflow.gateway.requests import ChatRequest
 from kgflow.gateway.schemas import ERRORS, ChatResponse
 from kgflow.llm.answer import AnswerStream
-from kgflow.llm.base import BackendError, BackendUnavailable
+from kgflow.llm.base import StreamPiece
 
 router = APIRouter(tags=["OpenAI-compatible"])
 
@@ -52,49 +48,34 @@ async def chat(request: Request, p: Caller, body: ChatBody):
     history = [{"role": m.role, "content": m.content or ""} for m in body.messages[:last] if m.role != "system"]
     obs = RequestObserver(gw, ctx, "/v1/chat/completions", body.stream)
     cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), gw.router.current.model_id()
-    release = take_slot(gw)
-    try:
-        if body.stream:
-            started = await answering(gw.answers.stream(question, params, p.departments, history, obs))
-            ctx.deferred = True
-            fingerprint = f"kgflow-{__version__}-{started.retrieval.version}"
-            return StreamingResponse(_events(started, cid, created, model, fingerprint, release),
-                                     media_type="text/event-stream", background=BackgroundTask(release))
-        a = await answering(gw.answers.answer(question, params, p.departments, history, obs))
-    finally:
-        if not ctx.deferred:
-            release()
+
+    def chunk(started: AnswerStream, piece: StreamPiece, n: int) -> dict:
+        """One `chat.completion.chunk`; the last carries the finish reason and the citations."""
+        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "system_fingerprint": f"kgflow-{__version__}-{started.retrieval.version}",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece.text, "tool_calls": None},
+                             "logprobs": None, "finish_reason": _finish(piece.finish_reason)}]}
+        if piece.finish_reason is not None:
+            body["kgflow"] = extension(started.retrieval)
+        return body
+
+    a = await respond(gw, ctx, obs, question, params, p.departments, history, chunk)
+    if isinstance(a, StreamingResponse):
+        return a
     return JSONResponse({
         "id": cid, "object": "chat.completion", "created": created, "model": model,
         "system_fingerprint": f"kgflow-{__version__}-{a.retrieval.version}",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": a.text}, "logprobs": None,
-                     "finish_reason": "length" if a.finish_reason == "length" else "stop"}],
+                     "finish_reason": _finish(a.finish_reason)}],
         "usage": {"prompt_tokens": 0, "completion_tokens": a.generated_tokens, "total_tokens": a.generated_tokens},
         "kgflow": extension(a.retrieval)})
 
 
-async def _events(started: AnswerStream, cid: str, created: int, model: str, fingerprint: str,
-                  release: Callable[[], None]) -> AsyncIterator[str]:
-    def chunk(content: str | None, reason: str | None, ext: dict | None = None) -> str:
-        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                "system_fingerprint": fingerprint,
-                "choices": [{"index": 0, "delta": {"role": "assistant", "content": content, "tool_calls": None},
-                             "logprobs": None, "finish_reason": reason}]}
-        if ext:
-            body["kgflow"] = ext
-        return sse(body)
-
-    try:
-        async for piece in started.events:
-            if piece.finish_reason is None:
-                yield chunk(piece.text, None)
-            else:
-                yield chunk(piece.text, "length" if piece.finish_reason == "length" else "stop",
-                            extension(started.retrieval))
-    except (BackendUnavailable, BackendError) as e:
-        yield sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
-    finally:
-        release()
+def _finish(tgi_reason: str | None) -> str | None:
+    """OpenAI's finish reason for TGI's (None while the stream goes on)."""
+    if tgi_reason is None:
+        return None
+    return "length" if tgi_reason == "length" else "stop"
 
 
 @router.get("/v1/models", responses=ERRORS)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from kgflow import __version__
@@ -16,7 +14,6 @@ from kgflow.gateway.deps import (
     Caller,
     RequestObserver,
     TgiBody,
-    answering,
     body_schema,
     check_input,
     context,
@@ -24,14 +21,13 @@ from kgflow.gateway.deps import (
     gateway,
     gen_params,
     guard,
-    sse,
-    take_slot,
+    respond,
 )
 from kgflow.gateway.errors import error_body
 from kgflow.gateway.requests import TgiRequest
 from kgflow.gateway.schemas import ERRORS, GenerateResponse, Info, StreamEvent
 from kgflow.llm.answer import AnswerStream
-from kgflow.llm.base import BackendError, BackendUnavailable
+from kgflow.llm.base import StreamPiece
 from kgflow.retrieval.engine import NoKnowledgeBase
 
 router = APIRouter(tags=["TGI"])
@@ -47,17 +43,9 @@ async def _generate(request: Request, p: Principal, body: TgiRequest, streamed: 
     params = gen_params(gw, tp.max_new_tokens, temperature=tp.temperature, top_p=tp.top_p, top_k=tp.top_k,
                         repetition_penalty=tp.repetition_penalty, seed=tp.seed, stop=tp.stop or None)
     obs = RequestObserver(gw, ctx, request.scope["route"].path, streamed)
-    release = take_slot(gw)
-    try:
-        if streamed:
-            started = await answering(gw.answers.stream(body.inputs, params, p.departments, observer=obs))
-            ctx.deferred = True
-            return StreamingResponse(_events(started, release), media_type="text/event-stream",
-                                     background=BackgroundTask(release))
-        a = await answering(gw.answers.answer(body.inputs, params, p.departments, observer=obs))
-    finally:
-        if not ctx.deferred:
-            release()
+    a = await respond(gw, ctx, obs, body.inputs, params, p.departments, None, _event)
+    if isinstance(a, StreamingResponse):
+        return a
     out = {"generated_text": a.text, "kgflow": extension(a.retrieval)}
     if tp.details:
         out["details"] = {"finish_reason": a.finish_reason, "generated_tokens": a.generated_tokens, "seed": tp.seed,
@@ -65,23 +53,14 @@ async def _generate(request: Request, p: Principal, body: TgiRequest, streamed: 
     return JSONResponse([out] if as_list else out)
 
 
-async def _events(started: AnswerStream, release: Callable[[], None]) -> AsyncIterator[str]:
-    """TGI's stream: one event per text delta; the last carries generated_text, details and citations."""
-    n = 0
-    try:
-        async for piece in started.events:
-            n += 1
-            token = {"id": -1, "text": piece.text, "logprob": None, "special": False}
-            if piece.finish_reason is None:
-                yield sse({"index": n, "token": token, "top_tokens": None, "generated_text": None, "details": None})
-                continue
-            yield sse({"index": n, "token": token, "top_tokens": None, "generated_text": started.answer.text,
-                       "details": {"finish_reason": piece.finish_reason, "generated_tokens": piece.generated_tokens,
-                                   "seed": None}, "kgflow": extension(started.retrieval)})
-    except (BackendUnavailable, BackendError) as e:
-        yield sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
-    finally:
-        release()
+def _event(started: AnswerStream, piece: StreamPiece, n: int) -> dict:
+    """One event of TGI's stream; the last carries generated_text, details and the citations."""
+    token = {"id": -1, "text": piece.text, "logprob": None, "special": False}
+    if piece.finish_reason is None:
+        return {"index": n, "token": token, "top_tokens": None, "generated_text": None, "details": None}
+    return {"index": n, "token": token, "top_tokens": None, "generated_text": started.answer.text,
+            "details": {"finish_reason": piece.finish_reason, "generated_tokens": piece.generated_tokens,
+                        "seed": None}, "kgflow": extension(started.retrieval)}
 
 
 @router.post("/generate", response_model=GenerateResponse, responses=ERRORS, openapi_extra=body_schema(TgiRequest))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -65,14 +65,12 @@ class FixedBackends:
 
 @dataclass
 class AnswerStream:
-    """A started answer: its retrieval, and the masked text deltas (the last one carries the finish)."""
+    """A started answer: its retrieval, the masked text deltas (the last one carries the finish), and the
+    Answer they fill in as they are consumed."""
 
     retrieval: RetrievalResult
     events: AsyncIterator[StreamPiece]
-    answer: Answer = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.answer = Answer("", self.retrieval)
+    answer: Answer
 
 
 class AnswerService:
@@ -82,11 +80,6 @@ class AnswerService:
         self.backends = backends if hasattr(backends, "fallback") else FixedBackends(backends)
         self.kind = kind
         self.observer = observer or _Silent()
-
-    async def retrieve(self, question: str, departments: frozenset[str] | None) -> RetrievalResult:
-        r = await run_in_threadpool(self.engine.retrieve, question, departments)
-        self.observer.retrieved(r)
-        return r
 
     async def stream(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
                      history: list[dict] | None = None, observer: AnswerObserver | None = None) -> AnswerStream:
@@ -98,9 +91,8 @@ class AnswerService:
         obs.retrieved(r)
         prompt = build_prompt(question, r, self.kind, history)
         first, rest = await self._open(prompt, params, obs)
-        out = AnswerStream(r, None)  # type: ignore[arg-type]
-        out.events = self._masked(first, rest, out.answer, obs, start)
-        return out
+        answer = Answer("", r)
+        return AnswerStream(r, self._masked(first, rest, answer, obs, start), answer)
 
     async def answer(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
                      history: list[dict] | None = None, observer: AnswerObserver | None = None) -> Answer:

@@ -132,9 +132,9 @@ class RetrievalEngine:
         chosen = within_budget([(cid, g.chunks[cid].text) for cid, _, _ in ranked],
                                token_budget or s.context_token_budget)
         by_id = {cid: (sc, src) for cid, sc, src in ranked}
-        chunks = [RetrievedChunk(without_overlap(g.chunks[c], g, set(chosen)), by_id[c][0], list(by_id[c][1]))
+        kept = set(chosen)
+        chunks = [RetrievedChunk(without_overlap(g.chunks[c], g, kept), by_id[c][0], list(by_id[c][1]))
                   for c in chosen]
-        kept = {c.chunk.id for c in chunks}
         answer = graph_answer(q) if s.graph_answer else None
         # the answer's path leads the facts, hop by hop: the model reads the chain before anything else
         path = list(answer.path) if answer else []
