@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     hybrid_candidates: int = 40  # chunks each signal proposes
     hybrid_lexical_weight: float = 0.8
     hybrid_graph_weight: float = 0.1
+    # then each next chunk is the best by score - coverage_weight * its concept overlap (Jaccard) with those
+    # already chosen: the context covers more of the question's concepts instead of repeating one passage
+    hybrid_coverage_weight: float = 1.0
+    hybrid_coverage_pool: int = 30  # best blended candidates the coverage step chooses from
 
     # Serving: security and limits
     auth_required: bool = True

@@ -12,7 +12,7 @@ from kgflow.nlp.extract import extract_chunks
 from kgflow.nlp.normalize import entity_id
 from kgflow.retrieval import strategy_names
 from kgflow.retrieval.engine import RetrievalEngine
-from kgflow.retrieval.graph_view import ChunkInfo, GraphView
+from kgflow.retrieval.graph_view import GraphView
 from kgflow.retrieval.linking import parse_question, weighted_seeds
 from tests.integration.gateway_harness import settings_for
 
@@ -67,15 +67,13 @@ def test_no_chunk_is_a_heading_alone(engine):
 
 
 def _view(n_chunks: int, common_in: int) -> GraphView:
-    v = GraphView()
-    for i in range(n_chunks):
-        v.chunks[f"c{i}"] = ChunkInfo(f"c{i}", "text", "d", "t", "u", ("*",))
-    for name, chunks in (("report", range(common_in)), ("Tidewatch", [0])):
-        eid = entity_id(name)
-        v.names[eid] = name
-        v.by_key[name.casefold()] = eid
-        v.chunks_of[eid] = {f"c{i}": 1 for i in chunks}
-    return v
+    named = (("report", range(common_in)), ("Tidewatch", [0]))
+    rows = {"entities": [{"id": entity_id(name), "name": name, "aliases": []} for name, _ in named],
+            "related": [],
+            "mentions": [{"chunk": f"c{i}", "entity": entity_id(name), "count": 1} for name, cs in named for i in cs],
+            "chunks": [{"id": f"c{i}", "text": "text", "doc_id": "d", "title": "t", "uri": "u", "acl": ["*"], "ord": i}
+                       for i in range(n_chunks)]}
+    return GraphView.from_rows(rows.__getitem__)
 
 
 def test_linking_ignores_a_word_present_in_most_chunks():

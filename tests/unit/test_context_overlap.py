@@ -1,15 +1,15 @@
 from kgflow.retrieval.engine import without_overlap
-from kgflow.retrieval.graph_view import ChunkInfo, GraphView
+from kgflow.retrieval.graph_view import GraphView
 
 FIRST = "Helix Logistics moved its depot. The new depot in Hamburg opened in the spring of that year."
 SECOND = "The new depot in Hamburg opened in the spring of that year. It employs forty drivers."
 
 
 def _view() -> GraphView:
-    v = GraphView()
-    for i, text in enumerate([FIRST, SECOND]):
-        v.chunks[f"c{i}"] = ChunkInfo(f"c{i}", text, "d1", "Memo", "file:///memo.txt", ("public",), i)
-    return v
+    rows = {"entities": [], "related": [], "mentions": [],
+            "chunks": [{"id": f"c{i}", "text": text, "doc_id": "d1", "title": "Memo", "uri": "file:///memo.txt",
+                        "acl": ["public"], "ord": i} for i, text in enumerate([FIRST, SECOND])]}
+    return GraphView.from_rows(rows.__getitem__)
 
 
 def test_a_chunk_drops_the_text_it_repeats_from_its_predecessor_when_both_are_in_the_context():

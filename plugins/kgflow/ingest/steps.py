@@ -16,6 +16,7 @@ from kgflow.ingest.staging import private_dir, read_json, read_table, run_dir, w
 from kgflow.quality.gate import QualityGateFailed
 from kgflow.quality.gate import check as check_quality
 from kgflow.quality.validate import ValidationFailed, validate_tables
+from kgflow.retrieval.kb_snapshot import write_snapshot
 from kgflow.sources.changes import PENDING, change_set, load_manifest, updated_manifest
 from kgflow.sources.landing import check_source
 from kgflow.sources.policy import DepartmentPolicy
@@ -172,9 +173,12 @@ def publish(run: Path, run_id: str, settings: Settings | None = None, quality_ga
     version = read_json(run, "index.json")["version"]
     index = store.load(version)
     graph_copy = staged_graph(s, run.name)
+    problems = []
     with open_graph_store(s, read_only=True, path=graph_copy) as g:
         graph = g.counts()
-    problems = _index_problems(index, graph["chunks"])
+        problems = _index_problems(index, graph["chunks"])
+        if not problems:  # what every gateway worker will map, written once from the graph being published
+            kb = write_snapshot(g, store.version_dir(version))
     if problems:
         raise ValidationFailed(f"index {version} not published: {problems}")
     try:
@@ -193,7 +197,7 @@ def publish(run: Path, run_id: str, settings: Settings | None = None, quality_ga
     store.prune(keep=3)
     docs = read_table(run, "documents")
     dups = docs[docs["duplicate_of"].notna()]
-    summary = {"version": version, "index_vectors": index.manifest["count"], "graph": graph,
+    summary = {"version": version, "index_vectors": index.manifest["count"], "graph": graph, "kb_snapshot": kb,
                "quarantined": read_table(run, "quarantine")[["uri", "reason", "detail"]].to_dict("records"),
                "duplicates": dict(zip(dups["doc_id"], dups["duplicate_of"], strict=True)), "quality_gate": gate}
     write_json(run, "publish.json", summary)
@@ -201,7 +205,6 @@ def publish(run: Path, run_id: str, settings: Settings | None = None, quality_ga
 
 
 def _index_problems(index, graph_chunks: int) -> list[str]:
-    import numpy as np
 
     problems = []
     if index.manifest["count"] != graph_chunks:
@@ -209,7 +212,7 @@ def _index_problems(index, graph_chunks: int) -> list[str]:
     active = index.active
     if len(active):
         sample = active.sample(min(20, len(active)), random_state=0)
-        vecs = index.vectors()[np.searchsorted(index.ids["faiss_id"].to_numpy(), sample["faiss_id"].to_numpy())]
+        vecs = index.reconstruct(sample["faiss_id"].tolist())
         scores, hits = index.search(vecs, 1)
         # an identical text (a duplicate document, a copy in another folder) is as good a hit as itself
         found = (hits[:, 0] == sample["faiss_id"].to_numpy()) | (scores[:, 0] >= 1.0 - 1e-4)

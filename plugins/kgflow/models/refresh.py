@@ -9,10 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from kgflow.config import Settings, get_settings
-from kgflow.graph import open_graph_store
 from kgflow.models.dataset import Example, build_examples, ground, to_records
 from kgflow.models.registry import ModelRegistry
-from kgflow.retrieval.graph_view import GraphView
 from kgflow.vectors.index_store import VectorIndexStore
 
 
@@ -40,12 +38,12 @@ def new_content_since_last_refresh(settings: Settings | None = None) -> int:
 
 def build_dataset(work: Path, settings: Settings | None = None) -> dict:
     s = settings or get_settings()
-    with open_graph_store(s, read_only=True) as g:
-        view = GraphView.load(g)
     from kgflow.retrieval.engine import RetrievalEngine
 
+    engine = RetrievalEngine(s)
+    view = engine.snapshot().graph  # the published version, as the gateway reads it
     # prompted as the gateway prompts them, so the model learns the form it is asked in
-    examples = ground(build_examples(view), RetrievalEngine(s), s.llm_model_kind)
+    examples = ground(build_examples(view), engine, s.llm_model_kind)
     (work / "dataset.json").write_text(json.dumps(to_records(examples), indent=2))
     index = VectorIndexStore(s.index_dir).load()
     snapshot = {"index_version": index.manifest["version"] if index else None, "chunks": len(view.chunks),

@@ -59,15 +59,13 @@ class Query:
     def cosine(self, chunk_ids: list[str]) -> dict[str, float]:
         """Exact cosine of the question with any chunks (for candidates the dense top-n did not hold)."""
         snap = self.snapshot
-        if "row_of" not in snap.cache:
-            ids = snap.index.ids.sort_values("faiss_id")
-            snap.cache["row_of"] = dict(zip(ids["chunk_id"], range(len(ids)), strict=True))
-            snap.cache["vectors"] = snap.index.vectors()
-        rows = [(c, snap.cache["row_of"][c]) for c in chunk_ids if c in snap.cache["row_of"]]
-        if not rows:
+        if "faiss_id_of" not in snap.cache:
+            snap.cache["faiss_id_of"] = {c: i for i, c in snap.chunk_of.items()}
+        known = [(c, snap.cache["faiss_id_of"][c]) for c in chunk_ids if c in snap.cache["faiss_id_of"]]
+        if not known:
             return {}
-        sims = snap.cache["vectors"][[r for _, r in rows]] @ self.vector[0]
-        return {c: float(s) for (c, _), s in zip(rows, sims, strict=True)}
+        sims = snap.index.reconstruct([i for _, i in known]) @ self.vector[0]
+        return {c: float(s) for (c, _), s in zip(known, sims, strict=True)}
 
     def lexical(self, n: int) -> list[tuple[str, float]]:
         from kgflow.retrieval.lexical import lexical_index

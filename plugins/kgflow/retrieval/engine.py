@@ -17,6 +17,7 @@ from kgflow.retrieval.base import Query
 from kgflow.retrieval.fusion import within_budget
 from kgflow.retrieval.graph_answer import graph_answer
 from kgflow.retrieval.graph_view import ChunkInfo, GraphView
+from kgflow.retrieval.kb_snapshot import is_complete, open_snapshot, snapshot_dir, write_snapshot
 from kgflow.retrieval.types import (  # noqa: F401 - re-exported for callers
     Fact,
     GraphAnswer,
@@ -98,15 +99,19 @@ class RetrievalEngine:
 
     def _load(self, version: str) -> Snapshot:
         start = time.perf_counter()
-        index = self._store.load(version)
-        with open_graph_store(self.settings, read_only=True, path=self._graph_path) as g:
-            view = GraphView.load(g)
-        log.info("loaded knowledge base %s (%d vectors, %d entities) in %.2fs", version, index.manifest["count"],
-                 len(view.names), time.perf_counter() - start)
-        snap = Snapshot(version, index, view)
+        version_dir = self._store.version_dir(version)
+        if not is_complete(version_dir):  # published before versions carried one: written once, then shared
+            with open_graph_store(self.settings, read_only=True, path=self._graph_path) as g:
+                write_snapshot(g, version_dir)
+        index = self._store.load(version, mmap=True)
+        snap = Snapshot(version, index, open_snapshot(version_dir), snapshot_dir(version_dir))
         from kgflow.retrieval.lexical import lexical_index
+        from kgflow.retrieval.ppr import walk_for
 
-        lexical_index(snap)  # built with the version, so the first query after a switch does not wait
+        lexical_index(snap)  # opened with the version, so the first query after a switch does not wait
+        walk_for(snap, self.settings)
+        log.info("opened knowledge base %s (%d vectors, %d entities) in %.2fs", version, index.manifest["count"],
+                 len(snap.graph.entity_ids), time.perf_counter() - start)
         return snap
 
     def retrieve(self, question: str, departments: frozenset[str] | None = None, mode: str | None = None,

@@ -1,15 +1,24 @@
-"""An in-memory view of the graph for query time: entities, weighted RELATED adjacency, mentions, chunks.
+"""The query-time view of the graph, as columns: entities, chunks, mentions and RELATED edges.
 
-Loaded through the GraphStore interface (Neo4j or embedded) when a new version is published, so
-queries never hold a lock on the embedded store while the nightly load writes to it.
+Built once per published version from the graph store (Neo4j or embedded, through the same SNAPSHOT
+queries) and written into the version's directory as Arrow IPC files and numpy CSR arrays
+(kgflow.retrieval.kb_snapshot). Every gateway worker memory-maps those files, so N workers share one
+copy in the page cache, loading a version is opening files, and no query ever holds a lock on the store.
+
+Only what must be a hash table lives in each worker's own memory: id -> row for chunks and entities,
+and the linking keys. Texts, ACLs, mentions and edges stay in the shared columns and are materialised
+per access, for the few rows a query touches.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
 
-from kgflow.graph import GraphStore, cypher
+import numpy as np
+import pyarrow as pa
+
 from kgflow.nlp.normalize import canonical_key
 from kgflow.sources.policy import may_read
 
@@ -31,57 +40,193 @@ class Edge:
     dst: str
     type: str
     weight: float
-    chunk: str
+    chunk: str  # "" when the evidence chunk is not in the view
 
 
-@dataclass
+CHUNK_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("doc_id", pa.string()),
+                          ("title", pa.string()), ("uri", pa.string()), ("acl", pa.list_(pa.string())),
+                          ("ord", pa.int32())])
+ENTITY_SCHEMA = pa.schema([("id", pa.string()), ("name", pa.string())])
+KEY_SCHEMA = pa.schema([("key", pa.string()), ("entity", pa.int32())])
+RELATED_SCHEMA = pa.schema([("src", pa.int32()), ("dst", pa.int32()), ("type", pa.string()),
+                            ("weight", pa.float32()), ("chunk", pa.int32())])
+TABLES = {"chunks": CHUNK_SCHEMA, "entities": ENTITY_SCHEMA, "keys": KEY_SCHEMA, "related": RELATED_SCHEMA}
+# CSR arrays: mentions sorted by (entity, chunk) with a row pointer per entity, the same mentions in
+# chunk order (a permutation and a pointer per chunk), and each entity's edges (both ends) in row order
+ARRAYS = ("m_entity", "m_chunk", "m_count", "m_entity_ptr", "m_by_chunk", "m_chunk_ptr", "adj_ptr", "adj_edge")
+
+
+def _csr_pointer(sorted_keys: np.ndarray, n: int) -> np.ndarray:
+    return np.searchsorted(sorted_keys, np.arange(n + 1)).astype("int64")
+
+
+def build_columns(rows: Callable[[str], list[dict]]) -> tuple[dict[str, pa.Table], dict[str, np.ndarray]]:
+    """The view's tables and arrays from the store's SNAPSHOT rows. Rows are sorted here, not by the store:
+    which entity an alias names, node order and every tie depend on row order, and LadybugDB returns it
+    differently from one read to the next (even under ORDER BY). Answers must not differ across workers."""
+    entities = sorted(rows("entities"), key=lambda r: r["id"])
+    chunks = sorted(rows("chunks"), key=lambda r: (r["doc_id"], int(r["ord"] or 0), r["id"]))
+    e_row = {e["id"]: i for i, e in enumerate(entities)}
+    c_row = {c["id"]: i for i, c in enumerate(chunks)}
+    keys: dict[str, int] = {}
+    for i, e in enumerate(entities):
+        for alias in [e["name"], *(e["aliases"] or [])]:
+            keys.setdefault(canonical_key(alias), i)
+    related = sorted({(r["src"], r["dst"], r["type"], r["chunk"] or ""): r for r in rows("related")
+                      if r["src"] in e_row and r["dst"] in e_row}.items())
+    related = [r for _, r in related]  # one edge per (src, dst, type, evidence), in that order
+    mentions = sorted((e_row[m["entity"]], c_row[m["chunk"]], int(m["count"] or 1)) for m in rows("mentions")
+                       if m["entity"] in e_row and m["chunk"] in c_row)
+    tables = {
+        "chunks": pa.Table.from_pylist([{"id": c["id"], "text": c["text"], "doc_id": c["doc_id"],
+                                         "title": c["title"], "uri": c["uri"], "acl": list(c["acl"] or []),
+                                         "ord": int(c["ord"] or 0)} for c in chunks], schema=CHUNK_SCHEMA),
+        "entities": pa.Table.from_pylist([{"id": e["id"], "name": e["name"]} for e in entities],
+                                         schema=ENTITY_SCHEMA),
+        "keys": pa.Table.from_pydict({"key": list(keys), "entity": list(keys.values())}, schema=KEY_SCHEMA),
+        "related": pa.Table.from_pylist([{"src": e_row[r["src"]], "dst": e_row[r["dst"]], "type": r["type"],
+                                          "weight": float(r["weight"]), "chunk": c_row.get(r["chunk"], -1)}
+                                         for r in related], schema=RELATED_SCHEMA),
+    }
+    n_e, n_c = len(entities), len(chunks)
+    m = np.asarray(mentions, "int64").reshape(-1, 3)
+    by_chunk = np.lexsort((m[:, 0], m[:, 1])).astype("int64")
+    src = np.asarray([e_row[r["src"]] for r in related], "int64")
+    dst = np.asarray([e_row[r["dst"]] for r in related], "int64")
+    ends = np.concatenate([src, dst])
+    edge = np.concatenate([np.arange(len(src)), np.arange(len(dst))])
+    order = np.lexsort((edge, ends))
+    arrays = {"m_entity": m[:, 0].astype("int32"), "m_chunk": m[:, 1].astype("int32"),
+              "m_count": m[:, 2].astype("int32"), "m_entity_ptr": _csr_pointer(m[:, 0], n_e),
+              "m_by_chunk": by_chunk, "m_chunk_ptr": _csr_pointer(m[by_chunk, 1], n_c),
+              "adj_ptr": _csr_pointer(ends[order], n_e), "adj_edge": edge[order].astype("int32")}
+    return tables, arrays
+
+
+class _Rows(Mapping):
+    """id -> value over a column-backed view: a Mapping, so callers read it like the dict it replaces."""
+
+    def __init__(self, row_of: dict[str, int], ids: list[str], value: Callable[[int], object]) -> None:
+        self._row_of, self._ids, self._value = row_of, ids, value
+
+    def __getitem__(self, key: str):
+        return self._value(self._row_of[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._row_of
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 class GraphView:
-    names: dict[str, str] = field(default_factory=dict)  # entity id -> name
-    by_key: dict[str, str] = field(default_factory=dict)  # canonical name or alias -> entity id
-    adjacency: dict[str, list[Edge]] = field(default_factory=lambda: defaultdict(list))
-    chunks_of: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))  # entity -> chunk -> n
-    chunks: dict[str, ChunkInfo] = field(default_factory=dict)
-    _keys: list[str] | None = None
-    _by_position: dict[tuple[str, int], ChunkInfo] | None = None
+    def __init__(self, tables: dict[str, pa.Table], arrays: dict[str, np.ndarray]) -> None:
+        self.tables, self.arrays = tables, arrays
+        self.chunk_ids: list[str] = tables["chunks"].column("id").to_pylist()
+        self.entity_ids: list[str] = tables["entities"].column("id").to_pylist()
+        self._chunk_row = {c: i for i, c in enumerate(self.chunk_ids)}
+        self._entity_row = {e: i for i, e in enumerate(self.entity_ids)}
+        ch, rel = tables["chunks"], tables["related"]
+        self._text, self._doc, self._title = ch.column("text"), ch.column("doc_id"), ch.column("title")
+        self._uri, self._acl, self._ord = ch.column("uri"), ch.column("acl"), ch.column("ord").to_numpy()
+        self._name = tables["entities"].column("name")
+        self._r_src, self._r_dst = rel.column("src").to_numpy(), rel.column("dst").to_numpy()
+        self._r_weight, self._r_chunk = rel.column("weight").to_numpy(), rel.column("chunk").to_numpy()
+        types = rel.column("type").combine_chunks().dictionary_encode()
+        self._r_type, self._type_names = types.indices.to_numpy(), types.dictionary.to_pylist()
+        self.chunks: Mapping[str, ChunkInfo] = _Rows(self._chunk_row, self.chunk_ids, self._chunk)
+        self.names: Mapping[str, str] = _Rows(self._entity_row, self.entity_ids, lambda i: self._name[i].as_py())
+        self.adjacency: Mapping[str, list[Edge]] = _Rows(self._entity_row, self.entity_ids, self._edges)
+        self.chunks_of: Mapping[str, dict[str, int]] = _Rows(self._entity_row, self.entity_ids, self._mentioned)
 
-    def previous(self, chunk_id: str) -> ChunkInfo | None:
-        """The chunk before this one in its document, if any."""
-        if self._by_position is None:
-            self._by_position = {(c.doc_id, c.ord): c for c in self.chunks.values()}
-        c = self.chunks.get(chunk_id)
-        return self._by_position.get((c.doc_id, c.ord - 1)) if c else None
+    @classmethod
+    def from_rows(cls, rows: Callable[[str], list[dict]]) -> GraphView:
+        """A view held in memory (tests, one-off readers); workers open the published snapshot instead."""
+        return cls(*build_columns(rows))
+
+    @classmethod
+    def load(cls, store) -> GraphView:
+        """Read a GraphStore through its SNAPSHOT queries (kgflow.graph.cypher)."""
+        from kgflow.graph import cypher
+
+        return cls.from_rows(lambda name: store.run(cypher.SNAPSHOT[name]))
+
+    @cached_property
+    def by_key(self) -> dict[str, str]:
+        """Canonical name or alias -> entity id."""
+        keys = self.tables["keys"]
+        return {k: self.entity_ids[e] for k, e in zip(keys.column("key").to_pylist(),
+                                                       keys.column("entity").to_pylist(), strict=True)}
 
     def keys(self) -> list[str]:
         """Every linkable key, as a list built once (fuzzy matching scans it on every question)."""
-        if self._keys is None:
-            self._keys = list(self.by_key)
-        return self._keys
+        return self._key_list
+
+    @cached_property
+    def _key_list(self) -> list[str]:
+        return list(self.by_key)
+
+    def _chunk(self, i: int) -> ChunkInfo:
+        return ChunkInfo(self.chunk_ids[i], self._text[i].as_py(), self._doc[i].as_py(), self._title[i].as_py(),
+                         self._uri[i].as_py(), tuple(self._acl[i].as_py() or ()), int(self._ord[i]))
+
+    def _edges(self, row: int) -> list[Edge]:
+        ptr = self.arrays["adj_ptr"]
+        ix = np.asarray(self.arrays["adj_edge"][ptr[row]:ptr[row + 1]])
+        ids, chunk_ids = self.entity_ids, self.chunk_ids
+        return [Edge(ids[s], ids[d], self._type_names[t], float(w), chunk_ids[c] if c >= 0 else "")
+                for s, d, t, w, c in zip(self._r_src[ix].tolist(), self._r_dst[ix].tolist(),
+                                         self._r_type[ix].tolist(), self._r_weight[ix].tolist(),
+                                         self._r_chunk[ix].tolist(), strict=True)]
+
+    def _mentioned(self, row: int) -> dict[str, int]:
+        a, ptr = self.arrays, self.arrays["m_entity_ptr"]
+        lo, hi = ptr[row], ptr[row + 1]
+        return {self.chunk_ids[c]: n for c, n in zip(a["m_chunk"][lo:hi].tolist(), a["m_count"][lo:hi].tolist(),
+                                                     strict=True)}
+
+    def df(self, entity_id: str) -> int:
+        """How many chunks mention the entity (0 for an unknown one)."""
+        row = self._entity_row.get(entity_id)
+        ptr = self.arrays["m_entity_ptr"]
+        return 0 if row is None else int(ptr[row + 1] - ptr[row])
+
+    def entities_in(self, chunk_id: str) -> frozenset[str]:
+        """The entities (named entities and concepts) a chunk mentions."""
+        row = self._chunk_row.get(chunk_id)
+        if row is None:
+            return frozenset()
+        a, ptr = self.arrays, self.arrays["m_chunk_ptr"]
+        mentions = a["m_by_chunk"][ptr[row]:ptr[row + 1]]
+        return frozenset(self.entity_ids[e] for e in a["m_entity"][mentions].tolist())
+
+    def previous(self, chunk_id: str) -> ChunkInfo | None:
+        """The chunk before this one in its document, if any (chunks are stored in reading order)."""
+        row = self._chunk_row.get(chunk_id)
+        if not row or self._doc[row - 1].as_py() != self._doc[row].as_py():
+            return None
+        return self._chunk(row - 1) if self._ord[row - 1] == self._ord[row] - 1 else None
 
     def readable(self, entity_id: str, departments: frozenset[str] | None) -> bool:
         """Whether the caller may read at least one chunk that mentions the entity."""
-        return any(c in self.chunks and may_read(self.chunks[c].acl, departments)
-                   for c in self.chunks_of.get(entity_id, ()))
+        row = self._entity_row.get(entity_id)
+        if row is None:
+            return False
+        ptr = self.arrays["m_entity_ptr"]
+        return any(may_read(tuple(self._acl[c].as_py() or ()), departments)
+                   for c in self.arrays["m_chunk"][ptr[row]:ptr[row + 1]].tolist())
 
-    @classmethod
-    def load(cls, store: GraphStore) -> GraphView:
-        v = cls()
-        def rows(name: str, *keys: str) -> list[dict]:
-            # Sorted here, not by the store: which entity an alias names, the walk matrix's node order and
-            # every tie depend on row order, and LadybugDB returns it differently from one read to the next
-            # (even under ORDER BY, as unmerged sorted runs). Answers must not differ across workers.
-            return sorted(store.run(cypher.SNAPSHOT[name]), key=lambda r: tuple(r[k] for k in keys))
+    def texts(self) -> list[str]:
+        """Every chunk's text in chunk_ids order."""
+        return self._text.to_pylist()
 
-        for e in rows("entities", "id"):
-            v.names[e["id"]] = e["name"]
-            for alias in [e["name"], *(e["aliases"] or [])]:
-                v.by_key.setdefault(canonical_key(alias), e["id"])
-        for r in rows("related", "src", "dst", "type", "chunk"):
-            edge = Edge(r["src"], r["dst"], r["type"], float(r["weight"]), r["chunk"])
-            v.adjacency[r["src"]].append(edge)
-            v.adjacency[r["dst"]].append(edge)
-        for m in rows("mentions", "chunk", "entity"):
-            v.chunks_of[m["entity"]][m["chunk"]] = int(m["count"])
-        for c in rows("chunks", "doc_id", "ord", "id"):
-            v.chunks[c["id"]] = ChunkInfo(c["id"], c["text"], c["doc_id"], c["title"], c["uri"], tuple(c["acl"] or ()),
-                                          int(c["ord"] or 0))
-        return v
+    def acls(self) -> list[tuple[str, ...]]:
+        """Every chunk's ACL in chunk_ids order (for per-department masks, computed once per version)."""
+        return [tuple(a or ()) for a in self._acl.to_pylist()]
+
+    def doc_codes(self) -> np.ndarray:
+        """An integer per chunk naming its document, in chunk_ids order."""
+        return self._doc.combine_chunks().dictionary_encode().indices.to_numpy()

@@ -1,4 +1,4 @@
-"""The default: dense hits re-ranked and extended by lexical and graph evidence.
+"""The default: dense hits re-ranked and extended by lexical and graph evidence, then chosen for coverage.
 
 Candidates are the dense top chunks, the lexical (BM25) top chunks and the Personalized PageRank top
 chunks. Each candidate's score blends its exact cosine with the question, its BM25 score and its PPR
@@ -8,9 +8,19 @@ mass, each divided by the best candidate's:
 
 A chunk another signal adds must out-score a dense hit to displace it, so the extra evidence re-ranks
 and extends the vector hits instead of crowding them out.
+
+The context is then chosen greedily from the best candidates by concept coverage (maximal marginal
+relevance over the graph's mentions): each next chunk is the one with the best
+
+    score - coverage_weight * max Jaccard(its entities, a chosen chunk's entities)
+
+so a passage that repeats the concepts already in the context (the same paragraph in a sibling guide,
+the next chunk saying the same thing) gives way to one that brings new ones.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from kgflow.retrieval.base import Query, Ranking, Retriever
 from kgflow.retrieval.ppr import PPRRetriever, facts_for
@@ -21,6 +31,26 @@ def _scaled(values: dict[str, float]) -> dict[str, float]:
     made small cosine differences outweigh lexical evidence: measured 0.2 points worse)."""
     top = max(values.values(), default=0.0) or 1.0
     return {k: v / top for k, v in values.items()}
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def choose_for_coverage(ranked: list[tuple[str, float]], concepts: Callable[[str], frozenset[str]],
+                        weight: float, n: int) -> list[tuple[str, float]]:
+    """Greedy maximal marginal relevance: n of the ranked (id, score) pairs, each the best by its score
+    less `weight` times its largest concept overlap with those chosen before it. Ties keep rank order."""
+    left = [(c, sc, concepts(c)) for c, sc in ranked]
+    chosen: list[tuple[str, float, frozenset[str]]] = []
+    overlap = [0.0] * len(left)
+    while left and len(chosen) < n:
+        best = max(range(len(left)), key=lambda i: (left[i][1] - weight * overlap[i], -i))
+        pick = left.pop(best)
+        overlap.pop(best)
+        chosen.append(pick)
+        overlap = [max(o, _jaccard(pick[2], c[2])) for o, c in zip(overlap, left, strict=True)]
+    return [(c, sc) for c, sc, _ in chosen]
 
 
 class HybridRetriever(Retriever):
@@ -42,7 +72,9 @@ class HybridRetriever(Retriever):
         blended = {c: d.get(c, 0.0) + s.hybrid_lexical_weight * b.get(c, 0.0) + s.hybrid_graph_weight * p.get(c, 0.0)
                    for c in candidates}
         # ties (a duplicate document scores exactly like its original) go to the smaller id, not set order
-        ranked = sorted(blended.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * q.k]
+        ranked = sorted(blended.items(), key=lambda kv: (-kv[1], kv[0]))
+        ranked = choose_for_coverage(ranked[: max(2 * q.k, s.hybrid_coverage_pool)], q.snapshot.graph.entities_in,
+                                     s.hybrid_coverage_weight, 2 * q.k)
         chunks = [(c, sc, tuple(name for name, hit in (("vector", c in dense), ("lexical", c in lexical),
                                                         ("graph", c in ppr)) if hit)) for c, sc in ranked]
         return Ranking(chunks, facts_for(q, entities, {c for c, _ in ranked}), q.linked_names)

@@ -53,7 +53,7 @@ def link_entities(doc, view: GraphView, max_ngram: int = 4) -> dict[str, float]:
 def specificity(view: GraphView, entity_id: str) -> float:
     """IDF of the entity over chunks, scaled to [0, 1]: 1 for a one-chunk entity, 0 for one in every chunk."""
     n = max(2, len(view.chunks))
-    df = max(1, len(view.chunks_of.get(entity_id, ())))
+    df = max(1, view.df(entity_id))
     return max(0.0, math.log(n / df) / math.log(n))
 
 
@@ -67,7 +67,7 @@ def weighted_seeds(doc, view: GraphView, departments: frozenset[str] | None, max
     limit = max(max_df * len(view.chunks), GENERIC_MIN_CHUNKS)
     out = {}
     for eid, conf in link_entities(doc, view).items():
-        if len(view.chunks_of.get(eid, ())) > limit or not view.readable(eid, departments):
+        if view.df(eid) > limit or not view.readable(eid, departments):
             continue
         out[eid] = conf * specificity(view, eid)
     return out

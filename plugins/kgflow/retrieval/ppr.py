@@ -33,46 +33,37 @@ class WalkGraph:
 
 
 def walk_graph(snap: Snapshot, mention_w: float, relation_w: float, next_w: float) -> WalkGraph:
+    """The walk's matrix, built from the snapshot's mention and edge arrays (vectorised: a version switch
+    at 100k chunks costs a fraction of a second) and cached with the version."""
     key = ("ppr-graph", mention_w, relation_w, next_w)
     if key in snap.cache:
         return snap.cache[key]
     g = snap.graph
-    entities = list(g.names)
-    chunks = snap.chunk_ids
-    index = {e: i for i, e in enumerate(entities)} | {c: len(entities) + i for i, c in enumerate(chunks)}
-    rows, cols, vals = [], [], []
-
-    def add(a: int, b: int, w: float) -> None:
-        rows.extend((a, b))
-        cols.extend((b, a))
-        vals.extend((w, w))
-
-    for eid, cs in g.chunks_of.items():
-        if eid in index:
-            for cid in cs:
-                if cid in index:
-                    add(index[eid], index[cid], mention_w)
-    seen = set()
-    for edges in g.adjacency.values():
-        for e in edges:
-            k = (e.src, e.dst, e.type, e.chunk)
-            if k not in seen and e.src in index and e.dst in index:
-                seen.add(k)
-                add(index[e.src], index[e.dst], relation_w * min(1.0, e.weight))
-    by_doc: dict[str, list[tuple[int, str]]] = {}
-    for cid, c in g.chunks.items():
-        by_doc.setdefault(c.doc_id, []).append((c.ord, cid))
-    for items in by_doc.values():
-        items.sort()
-        for (_, a), (_, b) in zip(items, items[1:], strict=False):
-            add(index[a], index[b], next_w)
+    entities, chunks = g.entity_ids, g.chunk_ids
+    n_e = len(entities)
+    index = {e: i for i, e in enumerate(entities)} | {c: n_e + i for i, c in enumerate(chunks)}
+    a = g.arrays
+    m_e, m_c = np.asarray(a["m_entity"], "int64"), np.asarray(a["m_chunk"], "int64") + n_e
+    rel = g.tables["related"]
+    src, dst = rel.column("src").to_numpy().astype("int64"), rel.column("dst").to_numpy().astype("int64")
+    weight = relation_w * np.minimum(1.0, rel.column("weight").to_numpy().astype("float64"))
+    docs = g.doc_codes()
+    same_doc = np.flatnonzero(docs[1:] == docs[:-1]) if len(docs) > 1 else np.zeros(0, "int64")
+    a_end = np.concatenate([m_e, src, same_doc + n_e])
+    b_end = np.concatenate([m_c, dst, same_doc + 1 + n_e])
+    w = np.concatenate([np.full(len(m_e), mention_w), weight, np.full(len(same_doc), next_w)])
     n = len(index)
-    adj = sparse.csr_matrix((np.asarray(vals, "float64"), (np.asarray(rows), np.asarray(cols))), shape=(n, n))
+    adj = sparse.csr_matrix((np.concatenate([w, w]), (np.concatenate([a_end, b_end]), np.concatenate([b_end, a_end]))),
+                            shape=(n, n))
     deg = np.asarray(adj.sum(axis=1)).ravel()
     inv = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
     walk = WalkGraph(entities, chunks, index, (adj @ sparse.diags(inv)).tocsr().astype("float32"))
     snap.cache[key] = walk
     return walk
+
+
+def walk_for(snap: Snapshot, settings) -> WalkGraph:
+    return walk_graph(snap, 1.0, settings.ppr_relation_weight, settings.ppr_next_weight)
 
 
 def readable_mask(snap: Snapshot, walk: WalkGraph, departments: frozenset[str] | None) -> np.ndarray | None:
@@ -103,7 +94,7 @@ class PPRRetriever(Retriever):
         """(chunk id -> PPR score for readable chunks, entity id -> weight: the linked seeds and the
         entities the walk reached most, for the facts shown with the answer)."""
         s = self.settings
-        walk = walk_graph(q.snapshot, 1.0, s.ppr_relation_weight, s.ppr_next_weight)
+        walk = walk_for(q.snapshot, s)
         seeds = q.seeds
         reset = np.zeros(len(walk.index), "float32")
         total = sum(seeds.values())

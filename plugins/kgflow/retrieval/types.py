@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -59,6 +60,7 @@ class Snapshot:
     version: str
     index: VectorIndex
     graph: GraphView
+    kb_dir: Path | None = None  # the version's memory-mapped kb/ (kgflow.retrieval.kb_snapshot)
     _acl_cache: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)
     chunk_of: dict[int, str] = field(init=False)
@@ -68,7 +70,7 @@ class Snapshot:
         # faiss id -> chunk id once per version, not a pandas re-index on every query
         self.chunk_of = dict(zip(self.index.ids["faiss_id"].tolist(), self.index.ids["chunk_id"].tolist(),
                                  strict=True))
-        self.chunk_ids = list(self.graph.chunks)
+        self.chunk_ids = self.graph.chunk_ids
 
     def allowed_ids(self, departments: frozenset[str] | None) -> np.ndarray | None:
         """Faiss ids the caller may see; None = everything (no department restriction)."""
@@ -86,8 +88,7 @@ class Snapshot:
             return None
         key = ("readable-chunks", departments)
         if key not in self._acl_cache:
-            self._acl_cache[key] = np.array([chunk_allowed(self.graph.chunks[c], departments)
-                                             for c in self.chunk_ids], dtype=bool)
+            self._acl_cache[key] = np.array([may_read(acl, departments) for acl in self.graph.acls()], dtype=bool)
         return self._acl_cache[key]
 
 

@@ -38,6 +38,10 @@ class VectorIndex:
         inner = faiss.downcast_index(self.index.index)
         return inner.reconstruct_n(0, inner.ntotal)
 
+    def reconstruct(self, faiss_ids: list[int]) -> np.ndarray:
+        """Stored vectors of the given rows (a handful per query: read from the mapped index, never copied whole)."""
+        return self.index.reconstruct_batch(np.asarray(faiss_ids, dtype="int64"))
+
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
                ef_search: int = 128) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by inner product over active rows (optionally only `allowed` faiss ids)."""
@@ -64,12 +68,15 @@ class VectorIndexStore:
         p = self.root / CURRENT
         return p.read_text().strip() if p.exists() else None
 
-    def load(self, version: str | None = None) -> VectorIndex | None:
+    def load(self, version: str | None = None, mmap: bool = False) -> VectorIndex | None:
+        """`mmap`: map the stored vectors read-only instead of copying them (readers: every worker shares one
+        copy in the page cache); a writer that extends the index loads it whole."""
         version = version or self.current_version()
         if not version:
             return None
         d = self.root / version
-        return VectorIndex(faiss.read_index(str(d / "index.faiss")), pd.read_parquet(d / "ids.parquet"),
+        flags = faiss.IO_FLAG_MMAP_IFC if mmap else 0
+        return VectorIndex(faiss.read_index(str(d / "index.faiss"), flags), pd.read_parquet(d / "ids.parquet"),
                            json.loads((d / "manifest.json").read_text()))
 
     def build(
@@ -128,6 +135,9 @@ class VectorIndexStore:
     def publish(self, version: str) -> None:
         """Atomic pointer switch: readers see either the old version or the new one, never a mix."""
         atomic_write_text(self.root / CURRENT, version + "\n")
+
+    def version_dir(self, version: str) -> Path:
+        return self.root / version
 
     def prune(self, keep: int = 3) -> list[str]:
         """Delete all but the newest `keep` versions (never the current one)."""
