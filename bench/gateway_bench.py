@@ -1,12 +1,16 @@
-"""Gateway overhead over calling llama.cpp directly, under concurrent load, and sustained requests/s.
+"""Gateway overhead over calling llama.cpp directly, split into retrieval and everything else, and
+sustained requests/s with 1 and 2 gateway worker processes.
 
 Both paths send the same grounded prompt with the same sampling to the same llama.cpp server; the
 gateway path adds auth, rate limiting, retrieval, prompt building, PII masking, metrics and auditing.
+The gateway runs as production runs it: uvicorn worker processes (`kgflow serve --workers N`), not in
+the bench's process.
 
 - overhead: one question repeated with max_new_tokens=1. llama.cpp reuses the cached prompt prefix, so
-  the backend's own cost per request is a few milliseconds and the gateway's share is visible.
-- sustained: the same bounded load (fixed request count, fixed concurrency, loopback) at several
-  concurrency levels, requests/s for each path.
+  the backend's own cost per request is a few milliseconds and the gateway's share is visible. Retrieval's
+  share is the time the gateway reports for it (`kgflow.retrieval.ms`); everything else is the rest.
+- sustained: the same bounded load (fixed request count, fixed concurrency, loopback) on the cached
+  prompt, requests/s through 1 and through 2 workers beside the direct baseline.
 - realistic (--realistic): rotating questions, 16 new tokens: prompt processing dominates on CPU.
 
     .venv/bin/python bench/gateway_bench.py --kb var
@@ -65,65 +69,73 @@ def main() -> None:
     from kgflow.llm.llamacpp import LlamaCppBackend
     from kgflow.llm.llamacpp_server import LlamaServer
     from kgflow.retrieval.engine import RetrievalEngine
-    from tests.integration.gateway_harness import SECRET, running_gateway, settings_for
+    from tests.integration.gateway_harness import SECRET, gateway_processes, settings_for
 
     server = LlamaServer(threads=os.cpu_count()).start(supervise=False)
     try:
         s = settings_for(args.kb.resolve(), server.url)
         engine = RetrievalEngine(s)
         prompt_of = {q: prompts.build_prompt(q, engine.retrieve(q), s.llm_model_kind) for q in QUESTIONS}
-        headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', 'admin', ttl_s=900)}"}
+        headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', 'admin', ttl_s=3600)}"}
+        env = {"KGFLOW_HOME": str(args.kb.resolve()), "KGFLOW_LLM_URL": server.url, "KGFLOW_JWT_SECRET": SECRET,
+               "KGFLOW_RATE_LIMIT_PER_S": "100000", "KGFLOW_RATE_LIMIT_BURST": "100000"}
         overhead, sustained, realistic = [], [], []
-        with running_gateway(s, engine) as (url, _):
-            async def run_all():
-                async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=64)) as c:
-                    def paths(questions: list[str], tokens: int):
-                        async def direct(i):
-                            path, body = LlamaCppBackend(server.url)._request(prompt_of[questions[i % len(questions)]],
-                                                                  GenParams(max_new_tokens=tokens, seed=1), False)
-                            r = await c.post(f"{server.url}{path}", json=body)
-                            return r.status_code == 200
 
-                        async def gateway(i):
-                            r = await c.post(f"{url}/generate", headers=headers, json={
-                                "inputs": questions[i % len(questions)],
-                                "parameters": {"max_new_tokens": tokens, "seed": 1}})
-                            return r.status_code == 200
+        async def run(url: str, workers: int) -> None:
+            async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=64)) as c:
+                retrieval_ms: list[float] = []
 
-                        return {"llama.cpp direct (baseline)": direct, "gateway /generate": gateway}
+                def paths(questions: list[str], tokens: int):
+                    async def direct(i):
+                        path, body = LlamaCppBackend(server.url)._request(prompt_of[questions[i % len(questions)]],
+                                                                          GenParams(max_new_tokens=tokens, seed=1),
+                                                                          False)
+                        r = await c.post(f"{server.url}{path}", json=body)
+                        return r.status_code == 200
 
-                    cached = paths(QUESTIONS[:1], 1)
-                    await drive(cached["llama.cpp direct (baseline)"], 4, 1)  # warm-up: prompt into the cache
-                    await drive(cached["gateway /generate"], 4, 1)
-                    for conc in args.concurrency:
-                        res = {name: await drive(send, args.requests, conc) for name, send in cached.items()}
-                        (base, _, _), (gw, _, _) = res.values()
-                        for name, (lat, err, wall) in res.items():
+                    async def gateway(i):
+                        r = await c.post(f"{url}/generate", headers=headers, json={
+                            "inputs": questions[i % len(questions)],
+                            "parameters": {"max_new_tokens": tokens, "seed": 1}})
+                        if r.status_code == 200:
+                            retrieval_ms.append(r.json()["kgflow"]["retrieval"]["ms"])
+                        return r.status_code == 200
+
+                    return {"llama.cpp direct (baseline)": direct, f"gateway, {workers} worker(s)": gateway}
+
+                cached = paths(QUESTIONS[:1], 1)
+                for send in cached.values():
+                    await drive(send, 8, 2)  # warm-up: the prompt into llama.cpp's cache, each worker's snapshot
+                for conc in args.concurrency:
+                    retrieval_ms.clear()
+                    res = {name: await drive(send, args.requests, conc) for name, send in cached.items()}
+                    (base, _, _), (gw, _, _) = res.values()
+                    for name, (lat, err, wall) in res.items():
+                        if workers == 1 or "gateway" in name:
                             sustained.append([name, conc, len(lat), err, len(lat) / wall, pct(lat, 50), pct(lat, 99)])
-                        overhead.append([conc, pct(base, 50), pct(gw, 50), pct(gw, 50) - pct(base, 50),
-                                         pct(base, 99), pct(gw, 99), pct(gw, 99) - pct(base, 99)])
-                    if args.realistic:
-                        for name, send in paths(QUESTIONS, 16).items():
-                            lat, err, wall = await drive(send, 40, 4)
-                            realistic.append([name, pct(lat, 50), pct(lat, 99), len(lat) / wall, err])
+                    if conc == 1:
+                        over, retr = pct(gw, 50) - pct(base, 50), pct(retrieval_ms, 50)
+                        overhead.append([workers, pct(base, 50), pct(gw, 50), over, retr, over - retr,
+                                         pct(gw, 99) - pct(base, 99)])
+                if args.realistic and workers == 1:
+                    for name, send in paths(QUESTIONS, 16).items():
+                        lat, err, wall = await drive(send, 40, 4)
+                        realistic.append([name, pct(lat, 50), pct(lat, 99), len(lat) / wall, err])
 
-            asyncio.run(run_all())
-        t0 = time.perf_counter()
-        for q in QUESTIONS * 10:
-            engine.retrieve(q)
-        retrieval_ms = (time.perf_counter() - t0) * 1e3 / (len(QUESTIONS) * 10)
+        for workers in (1, 2):
+            with gateway_processes(env, workers=workers) as url:
+                asyncio.run(run(url, workers))
 
         print(f"\n{args.requests} requests per path and level, {os.cpu_count()} cores, gemma3-270m Q4_K_M on one "
-              f"llama.cpp server; gateway in-process (uvicorn, 1 worker); loopback")
-        print(table("overhead: same cached prompt, max_new_tokens=1 (ms)",
-                    ["concurrency", "direct p50", "gateway p50", "+p50", "direct p99", "gateway p99", "+p99"],
-                    overhead))
-        print(table("sustained, bounded load (same requests)",
+              f"llama.cpp server; gateway as uvicorn worker processes; loopback")
+        print(table("overhead at concurrency 1: same cached prompt, max_new_tokens=1 (ms, p50 unless named)",
+                    ["workers", "direct", "gateway", "overhead", "of which retrieval", "everything else",
+                     "overhead p99"], overhead))
+        print(table("sustained, bounded load on the cached prompt (same requests)",
                     ["path", "concurrency", "requests", "errors", "req/s", "p50 ms", "p99 ms"], sustained))
         if realistic:
             print(table("realistic: 5 rotating questions, 16 new tokens, concurrency 4, 40 requests",
                         ["path", "p50 ms", "p99 ms", "req/s", "errors"], realistic))
-        print(f"\nretrieval alone (sequential, graph mode): {retrieval_ms:.1f} ms/query")
     finally:
         server.stop()
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import WIKI, pct, table, timed, use_home  # noqa: E402
+from common import WIKI, mean, pct, table, timed, use_home  # noqa: E402
 
 
 def windows(passages: list[dict], target: int) -> list[tuple[str, str]]:
@@ -37,10 +37,62 @@ def windows(passages: list[dict], target: int) -> list[tuple[str, str]]:
     return out
 
 
-def _rss_mb() -> float:
-    """Resident memory of this process now (not the peak), in MB."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+def _memory_mb() -> dict[str, float]:
+    """This process's resident memory now: rss, pss (shared pages divided among the processes mapping them)
+    and uss (pages no other process shares), in MB."""
+    out = {}
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
+                out[key] = int(rest.split()[0]) / 1024
+    return {"rss": out["Rss"], "pss": out["Pss"], "uss": out["Private_Clean"] + out["Private_Dirty"]}
+
+
+def worker(how: str, queries: list[str], hold_s: float) -> dict:
+    """One gateway worker's view of the published version: `mapped` opens the version's kb/ and maps the
+    index (today); `store` reads the graph store and copies the index into its own memory (before)."""
+    from kgflow.config import get_settings
+    from kgflow.graph import open_graph_store
+    from kgflow.retrieval.engine import RetrievalEngine
+    from kgflow.retrieval.graph_view import GraphView
+    from kgflow.retrieval.lexical import LexicalIndex
+    from kgflow.retrieval.ppr import walk_for
+    from kgflow.retrieval.types import Snapshot
+    from kgflow.vectors.embedder import Embedder
+
+    s = get_settings()
+    engine = RetrievalEngine(s, embedder=Embedder(threads=1))
+    engine.embedder.embed(["warm up"])
+    base = _memory_mb()
+    t0 = time.perf_counter()
+    if how == "mapped":
+        engine.snapshot()
+    else:
+        store = engine._store
+        with open_graph_store(s, read_only=True) as g:
+            view = GraphView.load(g)
+        snap = Snapshot(store.current_version(), store.load(), view)
+        snap.cache["lexical"] = LexicalIndex(LexicalIndex.build(view.texts()), view.chunk_ids)
+        walk_for(snap, s)
+        engine._snap, engine._checked, engine._pinned = snap, float("inf"), snap.version
+    load_s = time.perf_counter() - t0
+    for q in queries:
+        engine.retrieve(q, mode="hybrid", top_k=8)
+    time.sleep(hold_s)  # the other worker is up too: shared pages count half in each one's pss
+    now = _memory_mb()
+    return {"load_s": load_s, **{k: now[k] - base[k] for k in now}}
+
+
+def workers(how: str, n: int, queries: list[str]) -> list[dict]:
+    """n worker processes side by side, each loading the version and answering the same queries."""
+    import subprocess
+
+    procs = [subprocess.Popen([sys.executable, __file__, "--worker", how, "--home", os.environ["KGFLOW_HOME"]],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    payload = json.dumps(queries)
+    outs = [p.communicate(payload)[0] for p in procs]
+    return [json.loads(o.strip().splitlines()[-1]) for o in outs]
 
 
 def main() -> None:
@@ -49,8 +101,13 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--home", type=Path, default=None)
     ap.add_argument("--vectors", type=Path, help="int8 chunk vectors from bench/gpu_embed.py (same chunks)")
+    ap.add_argument("--reuse", action="store_true", help="measure the knowledge base already in --home")
+    ap.add_argument("--worker", choices=["mapped", "store"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     use_home(args.home, "retrieval")
+    if args.worker:  # a child of workers(): queries on stdin, figures on the last line of stdout
+        print(json.dumps(worker(args.worker, json.loads(sys.stdin.read()), hold_s=20.0)))
+        return
     import faiss
     import numpy as np
     import pandas as pd
@@ -61,6 +118,7 @@ def main() -> None:
     from kgflow.ids import stable_id
     from kgflow.nlp.normalize import entity_id
     from kgflow.retrieval.engine import RetrievalEngine
+    from kgflow.retrieval.kb_snapshot import is_complete, write_snapshot
     from kgflow.vectors.embedder import Embedder
     from kgflow.vectors.index_store import VectorIndexStore
 
@@ -97,23 +155,28 @@ def main() -> None:
     rel = pd.DataFrame(rels, columns=["src", "dst", "evidence_chunk"]).drop_duplicates()
     rel = rel.assign(type="co_occurs", weight=1.0, rel_id=[stable_id("rel", a, b, c) for a, b, c in rel.values])
     batch = GraphBatch.from_staged(docs, ch.assign(page=1), men.assign(count=1), ents, rel, "bench")
-    with EmbeddedGraphStore(s.graph_path) as g, timed(t, "graph_bulk_load"):
-        g.bulk_write(batch)
-
-    emb = Embedder(threads=os.cpu_count())
-    with timed(t, "embed"):
-        if args.vectors:  # embedded on a GPU: dequantise and re-normalise (questions are embedded here)
-            vecs = np.concatenate([np.load(f) for f in sorted(args.vectors.glob("vectors_*.npy"))]).astype("float32")
-            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            assert len(vecs) == len(ch), f"{len(vecs)} vectors for {len(ch)} chunks"
-        else:
-            vecs = emb.embed(ch["text"].tolist())
     store = VectorIndexStore(s.index_dir)
-    meta = pd.DataFrame({"chunk_id": ch["chunk_id"], "doc_id": ch["doc_id"], "department": "public",
-                         "acl": [["*"]] * len(ch)})
-    with timed(t, "hnsw_build"):
-        version = store.build("bench", meta, vecs, [], s.embedder, s.hnsw_m, s.hnsw_ef_construction)
-    store.publish(version)
+    emb = Embedder(threads=os.cpu_count())
+    if args.reuse:
+        vecs = store.load().vectors()
+    else:
+        with EmbeddedGraphStore(s.graph_path) as g, timed(t, "graph_bulk_load"):
+            g.bulk_write(batch)
+        with timed(t, "embed"):
+            if args.vectors:  # embedded on a GPU: dequantise and re-normalise (questions are embedded here)
+                vecs = np.concatenate([np.load(f) for f in sorted(args.vectors.glob("vectors_*.npy"))]).astype("f4")
+                vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+                assert len(vecs) == len(ch), f"{len(vecs)} vectors for {len(ch)} chunks"
+            else:
+                vecs = emb.embed(ch["text"].tolist())
+        meta = pd.DataFrame({"chunk_id": ch["chunk_id"], "doc_id": ch["doc_id"], "department": "public",
+                             "acl": [["*"]] * len(ch)})
+        with timed(t, "hnsw_build"):
+            version = store.build("bench", meta, vecs, [], s.embedder, s.hnsw_m, s.hnsw_ef_construction)
+        store.publish(version)
+    if not is_complete(store.version_dir(store.current_version())):
+        with EmbeddedGraphStore(s.graph_path, read_only=True) as g, timed(t, "kb_snapshot"):
+            write_snapshot(g, store.version_dir(store.current_version()))  # as the publish step does
 
     rng = random.Random(0)
     with_edges = rel.sample(min(args.queries, len(rel)), random_state=0)
@@ -122,11 +185,8 @@ def main() -> None:
                                                                              strict=True)]
     questions += [f"Tell me about {rng.choice(titles)}." for _ in range(max(0, args.queries - len(questions)))]
 
+    per_worker = {how: workers(how, 2, questions[:20]) for how in ("store", "mapped")}
     engine = RetrievalEngine(s, embedder=emb)
-    rss_before = _rss_mb()
-    with timed(t, "snapshot_load"):
-        engine.snapshot()  # index + graph view + lexical index of the published version
-    snapshot_mb = _rss_mb() - rss_before
     modes = ("vector", "graph", "ppr", "hybrid")
     lat = {m: [] for m in modes}
     for q in questions:
@@ -157,13 +217,15 @@ def main() -> None:
                 [[m, pct(v, 50), pct(v, 99), sum(v) / len(v)] for m, v in lat.items()]))
     print(table("FAISS HNSW (M=16, efC=200) vs exact search, same embeddings", ["index", "recall@10", "ms/query"],
                 recall_rows))
-    print(table("build", ["step", "seconds", "per second"],
-                [[f"snapshot load (one worker; +{snapshot_mb:.0f} MB resident)", t["snapshot_load"],
-                  len(ch) / t["snapshot_load"]],
-                 ["embed chunks" + (" (loaded: GPU-embedded)" if args.vectors else ""), t["embed"],
-                  len(ch) / t["embed"]], ["HNSW build", t["hnsw_build"],
-                 len(ch) / t["hnsw_build"]], ["graph bulk load (rows)", t["graph_bulk_load"],
-                                             batch.rows() / t["graph_bulk_load"]]]))
+    print(table("one published version in 2 gateway workers side by side (each: load, 20 hybrid queries; "
+                "MB added to the worker)", ["how a worker loads it", "load s", "rss MB", "pss MB", "uss MB"],
+                [[label, *(mean([w[k] for w in per_worker[how]]) for k in ("load_s", "rss", "pss", "uss"))]
+                 for how, label in (("store", "reads the graph store, copies the index (before)"),
+                                    ("mapped", "maps the version's kb/ and index (now)"))]))
+    steps = {"embed": "embed chunks" + (" (loaded: GPU-embedded)" if args.vectors else ""), "hnsw_build": "HNSW build",
+             "graph_bulk_load": "graph bulk load", "kb_snapshot": "kb snapshot write at publish"}
+    print(table("build", ["step", "seconds", "chunks per second"],
+                [[label, t[k], len(ch) / t[k]] for k, label in steps.items() if k in t]))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,13 @@ def test_the_official_openai_client_works_unchanged(gateway):
     assert r.usage.completion_tokens >= 1 and r.choices[0].finish_reason in ("stop", "length")
 
 
+def test_openai_usage_counts_the_grounded_prompt_in_the_engines_own_tokens(gateway):
+    r = _openai(gateway[0]).chat.completions.create(
+        model="anything", messages=[{"role": "user", "content": "Who leads Project Falcon?"}], max_tokens=4)
+    assert r.usage.prompt_tokens > 100  # the question, the facts and the sources: far more than the question
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
 def test_the_official_openai_client_streams_unchanged(gateway):
     chunks = list(_openai(gateway[0]).chat.completions.create(
         model="anything", messages=[{"role": "user", "content": "Who runs Baltic Freight Group?"}], max_tokens=12,

@@ -67,7 +67,8 @@ async def chat(request: Request, p: Caller, body: ChatBody):
         "system_fingerprint": f"kgflow-{__version__}-{a.retrieval.version}",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": a.text}, "logprobs": None,
                      "finish_reason": _finish(a.finish_reason)}],
-        "usage": {"prompt_tokens": 0, "completion_tokens": a.generated_tokens, "total_tokens": a.generated_tokens},
+        "usage": {"prompt_tokens": a.prompt_tokens or 0, "completion_tokens": a.generated_tokens,
+                  "total_tokens": (a.prompt_tokens or 0) + a.generated_tokens},
         "kgflow": extension(a.retrieval)})
 
 

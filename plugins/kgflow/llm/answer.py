@@ -8,6 +8,7 @@ every route, so the routes cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class Answer:
     retrieval: RetrievalResult
     finish_reason: str = "eos_token"  # TGI's names
     generated_tokens: int = 0
+    prompt_tokens: int | None = None  # the engine's count, when it gives one
 
 
 class AnswerObserver(Protocol):
@@ -90,9 +92,10 @@ class AnswerService:
         r = await run_in_threadpool(self.engine.retrieve, question, departments)
         obs.retrieved(r)
         prompt = build_prompt(question, r, self.kind, history)
-        first, rest = await self._open(prompt, params, obs)
+        backend, first, rest = await self._open(prompt, params, obs)
+        counting = asyncio.ensure_future(backend.count_tokens(prompt))  # beside the generation, not before it
         answer = Answer("", r)
-        return AnswerStream(r, self._masked(first, rest, answer, obs, start), answer)
+        return AnswerStream(r, self._masked(first, rest, answer, obs, start, counting), answer)
 
     async def answer(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
                      history: list[dict] | None = None, observer: AnswerObserver | None = None) -> Answer:
@@ -117,11 +120,11 @@ class AnswerService:
                 last = e
                 continue
             obs.backend_state(True)
-            return first, agen
+            return backend, first, agen
         raise BackendUnavailable(str(last))
 
     async def _masked(self, first: StreamPiece, rest, answer: Answer, obs: AnswerObserver,
-                      start: float) -> AsyncIterator[StreamPiece]:
+                      start: float, counting: asyncio.Future) -> AsyncIterator[StreamPiece]:
         masker, n, finish, failed = StreamMasker(), 0, "eos_token", True
 
         async def pieces():
@@ -142,6 +145,7 @@ class AnswerService:
                     yield StreamPiece(out)
             tail = masker.finish()
             answer.text, answer.finish_reason, answer.generated_tokens = masker.text, finish, n
+            answer.prompt_tokens = await counting
             failed = False
             yield StreamPiece(tail, finish, n)
         except BackendUnavailable:
@@ -150,4 +154,5 @@ class AnswerService:
         finally:
             if failed:
                 answer.text = masker.text
+                counting.cancel()
             obs.finished(answer, failed, time.perf_counter() - start)

@@ -25,7 +25,6 @@ from kgflow.retrieval.types import (  # noqa: F401 - re-exported for callers
     RetrievalResult,
     RetrievedChunk,
     Snapshot,
-    chunk_allowed,
 )
 from kgflow.vectors.index_store import VectorIndexStore
 
@@ -128,23 +127,21 @@ class RetrievalEngine:
         g = snap.graph
         ranked, seen = [], set()
         for cid, sc, src in ranking.chunks:
-            if cid not in g.chunks or not chunk_allowed(g.chunks[cid], departments):  # belt and braces
+            if not g.may_read(cid, departments):  # belt and braces
                 continue
-            if g.chunks[cid].text in seen:
+            info = g.chunks[cid]
+            if info.text in seen:
                 continue  # the same text from a duplicate document would only spend the budget twice
-            seen.add(g.chunks[cid].text)
-            ranked.append((cid, sc, src))
-        chosen = within_budget([(cid, g.chunks[cid].text) for cid, _, _ in ranked],
-                               token_budget or s.context_token_budget)
-        by_id = {cid: (sc, src) for cid, sc, src in ranked}
-        kept = set(chosen)
-        chunks = [RetrievedChunk(without_overlap(g.chunks[c], g, kept), by_id[c][0], list(by_id[c][1]))
-                  for c in chosen]
+            seen.add(info.text)
+            ranked.append((info, sc, src))
+        chosen = set(within_budget([(c.id, c.text) for c, _, _ in ranked], token_budget or s.context_token_budget))
+        chunks = [RetrievedChunk(without_overlap(c, g, chosen), sc, list(src)) for c, sc, src in ranked
+                  if c.id in chosen]
         answer = graph_answer(q) if s.graph_answer else None
         # the answer's path leads the facts, hop by hop: the model reads the chain before anything else
         path = list(answer.path) if answer else []
         on_path = {(f.subject, f.relation, f.object) for f in path}
-        facts = path + [f for f in ranking.facts if f.evidence_chunk in kept
+        facts = path + [f for f in ranking.facts if f.evidence_chunk in chosen
                         and (f.subject, f.relation, f.object) not in on_path][: 12 - len(path)]
         return RetrievalResult(mode, snap.version, chunks, facts, ranking.linked, {
             "embed": (t1 - t0) * 1e3, "rank": (t2 - t1) * 1e3, "total": (time.perf_counter() - t0) * 1e3}, answer)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from kgflow.retrieval.base import Query
 from kgflow.retrieval.graph_view import Edge
-from kgflow.retrieval.types import Fact, GraphAnswer, chunk_allowed
+from kgflow.retrieval.types import Fact, GraphAnswer
 
 UNTYPED = "co_occurs"
 
@@ -45,9 +45,7 @@ def graph_answer(q: Query, max_hops: int = 2) -> GraphAnswer | None:
         out = []
         for e in g.adjacency.get(entity, ()):
             words = relation_words(e.type) & lemmas
-            if e.type == UNTYPED or not words or e.chunk not in g.chunks:
-                continue
-            if not chunk_allowed(g.chunks[e.chunk], q.departments):
+            if e.type == UNTYPED or not words or not g.may_read(e.chunk, q.departments):
                 continue
             out.append((e, e.dst if e.src == entity else e.src, frozenset(words)))
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kgflow.retrieval.base import Query, Ranking, Retriever
 from kgflow.retrieval.fusion import reciprocal_rank_fusion
-from kgflow.retrieval.types import Fact, chunk_allowed
+from kgflow.retrieval.types import Fact
 
 HOP_DECAY = 0.5
 VERB_BOOST = 2.0  # an edge whose verb the question uses ("acquired" -> acquire) counts double
@@ -33,7 +33,7 @@ class GraphExpansionRetriever(Retriever):
             nxt: dict[str, float] = {}
             for eid, s in frontier.items():
                 for e in g.adjacency.get(eid, ()):
-                    if e.chunk not in g.chunks or not chunk_allowed(g.chunks[e.chunk], departments):
+                    if not g.may_read(e.chunk, departments):
                         continue  # evidence the caller may not see is no path for them
                     other = e.dst if e.src == eid else e.src
                     boost = VERB_BOOST if e.type.split("_")[0] in verbs else 1.0
@@ -50,7 +50,7 @@ class GraphExpansionRetriever(Retriever):
             chunk_score[f.evidence_chunk] = chunk_score.get(f.evidence_chunk, 0.0) + f.weight
         for eid, s in score.items():
             for cid in g.chunks_of.get(eid, {}):
-                if cid in g.chunks and chunk_allowed(g.chunks[cid], departments):
+                if g.may_read(cid, departments):
                     chunk_score[cid] = chunk_score.get(cid, 0.0) + 0.5 * s
         ranked = [c for c, _ in sorted(chunk_score.items(), key=lambda kv: -kv[1])[: 2 * q.k]]
         facts = sorted(used.values(), key=lambda f: -f.weight)

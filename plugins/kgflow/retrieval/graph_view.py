@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from kgflow.nlp.normalize import canonical_key
-from kgflow.sources.policy import may_read
+from kgflow.sources.policy import ALL, may_read
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,7 @@ class GraphView:
         self.names: Mapping[str, str] = _Rows(self._entity_row, self.entity_ids, lambda i: self._name[i].as_py())
         self.adjacency: Mapping[str, list[Edge]] = _Rows(self._entity_row, self.entity_ids, self._edges)
         self.chunks_of: Mapping[str, dict[str, int]] = _Rows(self._entity_row, self.entity_ids, self._mentioned)
+        self._masks: dict[frozenset[str], np.ndarray] = {}
 
     @classmethod
     def from_rows(cls, rows: Callable[[str], list[dict]]) -> GraphView:
@@ -210,14 +211,33 @@ class GraphView:
             return None
         return self._chunk(row - 1) if self._ord[row - 1] == self._ord[row] - 1 else None
 
+    def readable_mask(self, departments: frozenset[str] | None) -> np.ndarray | None:
+        """Whether the caller may read each chunk, in chunk_ids order (None: everything); once per caller's
+        departments and version, so access checks on a query's hot path are an array lookup."""
+        if departments is None or ALL in departments:
+            return None
+        if departments not in self._masks:
+            self._masks[departments] = np.array([may_read(acl, departments) for acl in self.acls()], dtype=bool)
+        return self._masks[departments]
+
+    def may_read(self, chunk_id: str, departments: frozenset[str] | None) -> bool:
+        """Whether the chunk exists and the caller may read it."""
+        row = self._chunk_row.get(chunk_id)
+        if row is None:
+            return False
+        mask = self.readable_mask(departments)
+        return True if mask is None else bool(mask[row])
+
     def readable(self, entity_id: str, departments: frozenset[str] | None) -> bool:
         """Whether the caller may read at least one chunk that mentions the entity."""
         row = self._entity_row.get(entity_id)
         if row is None:
             return False
         ptr = self.arrays["m_entity_ptr"]
-        return any(may_read(tuple(self._acl[c].as_py() or ()), departments)
-                   for c in self.arrays["m_chunk"][ptr[row]:ptr[row + 1]].tolist())
+        if ptr[row] == ptr[row + 1]:
+            return False
+        mask = self.readable_mask(departments)
+        return True if mask is None else bool(mask[self.arrays["m_chunk"][ptr[row]:ptr[row + 1]]].any())
 
     def texts(self) -> list[str]:
         """Every chunk's text in chunk_ids order."""

@@ -84,13 +84,4 @@ class Snapshot:
 
     def readable_chunks(self, departments: frozenset[str] | None) -> np.ndarray | None:
         """Whether the caller may read each chunk of `chunk_ids`; None = everything."""
-        if departments is None or ALL in departments:
-            return None
-        key = ("readable-chunks", departments)
-        if key not in self._acl_cache:
-            self._acl_cache[key] = np.array([may_read(acl, departments) for acl in self.graph.acls()], dtype=bool)
-        return self._acl_cache[key]
-
-
-def chunk_allowed(chunk: ChunkInfo, departments: frozenset[str] | None) -> bool:
-    return may_read(chunk.acl, departments)
+        return self.graph.readable_mask(departments)

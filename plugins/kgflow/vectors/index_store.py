@@ -17,10 +17,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from kgflow.fsutil import atomic_write_text
 
 CURRENT = "CURRENT"
+READER_COLUMNS = ["faiss_id", "chunk_id", "acl", "active"]
 
 
 @dataclass
@@ -76,7 +78,10 @@ class VectorIndexStore:
             return None
         d = self.root / version
         flags = faiss.IO_FLAG_MMAP_IFC if mmap else 0
-        return VectorIndex(faiss.read_index(str(d / "index.faiss"), flags), pd.read_parquet(d / "ids.parquet"),
+        # a reader needs the id map, the ACLs and the tombstones, not what the next build copies forward
+        ids = pd.read_parquet(d / "ids.parquet", columns=READER_COLUMNS if mmap else None)
+        pa.default_memory_pool().release_unused()  # the Parquet decode's buffers, kept by the allocator
+        return VectorIndex(faiss.read_index(str(d / "index.faiss"), flags), ids,
                            json.loads((d / "manifest.json").read_text()))
 
     def build(
