@@ -17,10 +17,13 @@ if ! command -v java >/dev/null 2>&1; then
   echo "[install] installing a JDK for Spark"
   apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
 fi
-# Redis: the shared rate-limit store the gateway tests run against (compose has its own).
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "[install] installing redis-server"
-  apt-get update -qq && apt-get install -y -qq redis-server
+# Debian packages the tests run for real: Redis (the shared rate-limit store), Prometheus with promtool,
+# the Pushgateway and Alertmanager with amtool (operations), docker-compose 1.29 (validates the compose file).
+APT_WANT="redis-server prometheus prometheus-pushgateway prometheus-alertmanager docker-compose"
+APT_MISSING=$(for p in $APT_WANT; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
+if [ -n "$APT_MISSING" ]; then
+  echo "[install] installing Debian packages:" $APT_MISSING
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $APT_MISSING
 fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"

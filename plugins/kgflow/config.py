@@ -148,6 +148,13 @@ class Settings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8090"
     smoke_max_latency_s: float = 30.0
 
+    # Operations
+    # batch metrics from every DAG task go to this Prometheus Pushgateway (compose: http://pushgateway:9091);
+    # unset on the embedded default: nothing is pushed
+    pushgateway_url: str | None = None
+    backup_target: str | None = None  # a directory or any fsspec URL (s3://bucket/prefix); default home/backups
+    backup_retention_days: int = 90
+
     def exposed(self, what: Literal["docs", "info", "metrics"]) -> bool:
         value = {"docs": self.expose_docs, "info": self.expose_info, "metrics": self.metrics_public}[what]
         return self.profile == "embedded" if value is None else value

@@ -1,7 +1,8 @@
-"""Waiting for a local HTTP service to come up."""
+"""Local services: a free loopback port to start one on, and waiting for it to come up."""
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.request
 from collections.abc import Callable
@@ -21,3 +22,9 @@ def wait_http(url: str, timeout_s: float, alive: Callable[[], bool] | None = Non
             return False
         time.sleep(0.3)
     return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from kgflow.llm.llamacpp_server import free_port
+from kgflow.netutil import free_port
 
 ANSWER = ["Maria", " Lindqvist"]
 seen: list[tuple[str, dict]] = []

@@ -18,9 +18,8 @@ from kgflow.config import Settings
 from kgflow.gateway.app import create_app
 from kgflow.gateway.auth import mint_token
 from kgflow.llm.base import LLMBackend
-from kgflow.llm.llamacpp_server import free_port
 from kgflow.llm.transformers_local import prompt_text
-from kgflow.netutil import wait_http
+from kgflow.netutil import free_port, wait_http
 
 SECRET = "test-secret-for-hs256-signing-only-0123456789"
 

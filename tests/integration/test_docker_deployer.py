@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 
 import docker
 from kgflow.deploy.docker import DockerDeployer
-from kgflow.llm.llamacpp_server import free_port
+from kgflow.netutil import free_port
 
 API = "1.45"
 

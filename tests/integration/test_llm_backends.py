@@ -16,8 +16,8 @@ import pytest
 from kgflow.config import Settings
 from kgflow.llm import backend_names, make_backend
 from kgflow.llm.base import BackendUnavailable, GenParams
-from kgflow.llm.llamacpp_server import free_port
 from kgflow.llm.prompts import Prompt
+from kgflow.netutil import free_port
 from tests.integration.fake_llm import fake_llm_server, seen
 
 BASE = Prompt("base", text="Question: Who leads Project Falcon?\nAnswer:", stop=("\n\n", "\nQuestion:"))

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from kgflow.config import Settings
 from kgflow.gateway.app import create_app
 from kgflow.gateway.auth import mint_token
-from kgflow.llm.llamacpp_server import free_port
+from kgflow.netutil import free_port
 from tests.integration.gateway_harness import SECRET, EchoBackend
 
 RATE = 20.0

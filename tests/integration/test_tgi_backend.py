@@ -15,9 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from kgflow.llm.base import BackendUnavailable, GenParams
-from kgflow.llm.llamacpp_server import free_port
 from kgflow.llm.prompts import Prompt
 from kgflow.llm.tgi import TgiBackend, render
+from kgflow.netutil import free_port
 from tests.integration.fake_llm import serve_app
 
 seen: list[dict] = []

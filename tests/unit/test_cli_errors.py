@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kgflow.cli.app import app
-from kgflow.llm.llamacpp_server import free_port
+from kgflow.netutil import free_port
 
 
 @pytest.fixture()

@@ -178,6 +178,13 @@ def serve(
         if not wait_http(f"{llama.url}/v1/models", 180, lambda: pid_alive(pid)):
             raise typer.Exit(f"llama.cpp server did not start; see {log}")
         env["KGFLOW_LLM_URL"] = llama.url
+    if workers > 1:  # /metrics sums every worker's values (prometheus_client multiprocess mode)
+        import shutil
+
+        metrics_dir = s.home / "run" / "gateway-metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # values of a previous run's processes would add in
+        metrics_dir.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     cmd = [sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory", "--host", host,
            "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
     if background:
@@ -233,6 +240,46 @@ def ask(
     console.print("[bold]citations:[/]")
     for c in ext.get("citations", []):
         console.print(f"  [{c['n']}] {c['title']}  ({c['uri']})  via {'+'.join(c['sources'])}")
+
+
+@app.command()
+def backup(
+    target: Annotated[str | None, typer.Option(help="Directory or fsspec URL; default KGFLOW_BACKUP_TARGET "
+                                                    "or <home>/backups")] = None,
+) -> None:
+    """Back up the graph, published index, manifest, model registry and audit log into one checked archive."""
+    from kgflow.ops.backup import BackupError
+    from kgflow.ops.backup import backup as take
+
+    s = get_settings()
+    require_knowledge_base(s)
+    try:
+        r = take(s, target)
+    except BackupError as e:
+        fail(str(e))
+    console.print(f"backup {r['archive']}: {r['bytes'] / 1e6:.1f} MB, {r['files']} files, {r['seconds']:.1f} s; "
+                  f"retention removed {len(r['pruned'])}")
+
+
+@app.command()
+def restore(
+    archive: Annotated[str, typer.Argument(help="Archive path or URL, or `latest` (in --target)")],
+    home: Annotated[Path | None, typer.Option(help="Restore into this home (default KGFLOW_HOME); it must hold "
+                                                   "no knowledge base")] = None,
+    target: Annotated[str | None, typer.Option(help="Where `latest` is looked for")] = None,
+) -> None:
+    """Check an archive's every checksum, then restore it into an empty home."""
+    from kgflow.ops.backup import BackupError, latest
+    from kgflow.ops.backup import restore as put_back
+
+    s = get_settings()
+    try:
+        url = latest(target or s.backup_target or str(s.home / "backups")) if archive == "latest" else archive
+        r = put_back(url, (home or s.home).expanduser().absolute())
+    except BackupError as e:
+        fail(str(e))
+    console.print(f"restored {r['archive']} into {r['home']}: index {r['index_version']}, {r['files']} files, "
+                  f"{r['seconds']:.1f} s")
 
 
 @app.command()

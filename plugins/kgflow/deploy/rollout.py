@@ -137,4 +137,4 @@ def rollback(registry: ModelRegistry, deployer: Deployer, to: str | None = None,
         raise DeployError("no earlier live version to roll back to")
     if not any(h[0] == "live" for h in target["history"]) and not to:
         raise DeployError(f"{target['version']} was never live")
-    return blue_green(target["version"], registry, deployer, settings)
+    return {**blue_green(target["version"], registry, deployer, settings), "rolled_back": True}

@@ -7,12 +7,16 @@ Python worker; a bad one becomes a quarantine row, never a failed job.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pandas as pd
 
 from kgflow.config import get_settings
+from kgflow.logs import bound
 from kgflow.schemas import columns
+
+log = logging.getLogger("kgflow.etl.parse")
 
 PARSED_DDL = (
     "doc_id STRING, uri STRING, sha256 STRING, department STRING, acl ARRAY<STRING>, size_bytes BIGINT, "
@@ -95,5 +99,8 @@ def run(spark, run_dir) -> dict[str, int]:
         df.select(*columns(name)).coalesce(
             max(1, output_partitions(spark, n, 1))).write.mode("overwrite").parquet(str(run_dir / name))
     counts = {"documents": docs.count(), "chunks": chunks.count(), "quarantined": quarantine.count()}
+    for q in quarantine.select("doc_id", "uri", "reason", "detail").toLocalIterator():
+        with bound(doc_id=q.doc_id, uri=q.uri, reason=q.reason):  # one JSON line per document set aside
+            log.warning("document quarantined: %s", q.detail)
     parsed.unpersist()
     return counts

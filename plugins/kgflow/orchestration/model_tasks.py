@@ -21,7 +21,7 @@ def _work(context) -> Path:
 
 def check_new_content(**context) -> dict:
     """Scheduled and asset-triggered runs go ahead only after enough new content; manual runs always do."""
-    prepare_env()
+    prepare_env(context)
     from kgflow.models.refresh import new_content_since_last_refresh
 
     new = new_content_since_last_refresh()
@@ -32,14 +32,14 @@ def check_new_content(**context) -> dict:
 
 
 def build_dataset(**context) -> dict:
-    prepare_env()
+    prepare_env(context)
     from kgflow.models.refresh import build_dataset as build
 
     return build(_work(context))
 
 
 def train(**context) -> dict:
-    prepare_env()
+    prepare_env(context)
     from kgflow.models.refresh import train_candidate
 
     p = context["params"]
@@ -49,14 +49,14 @@ def train(**context) -> dict:
 
 
 def export(**context) -> str:
-    prepare_env()
+    prepare_env(context)
     from kgflow.models.refresh import export_candidate
 
     return str(export_candidate(_work(context)))
 
 
 def evaluate(**context) -> dict:
-    prepare_env()
+    prepare_env(context)
     from kgflow.models.refresh import evaluate_candidate
 
     return evaluate_candidate(_work(context))
@@ -64,7 +64,7 @@ def evaluate(**context) -> dict:
 
 def register(**context) -> dict:
     """Always recorded; the registry Asset (and so a deployment) is emitted only for a passing candidate."""
-    prepare_env()
+    prepare_env(context)
     from kgflow.models.refresh import register_candidate
 
     if context["params"].get("dry_run"):
@@ -77,7 +77,7 @@ def register(**context) -> dict:
 
 def deploy(**context) -> dict:
     """Blue/green deploy of a version (param, or the newest candidate), or a rollback; fails loudly."""
-    prepare_env()
+    prepare_env(context)
     from kgflow.deploy.rollout import blue_green, make_deployer, rollback
     from kgflow.models.refresh import registry
 

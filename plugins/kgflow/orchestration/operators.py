@@ -29,7 +29,7 @@ class SparkStageOperator(SparkSubmitOperator):
                          **kwargs)
 
     def execute(self, context):
-        prepare_env()
+        prepare_env(context)
         run = Path(self.application_args[1])
         if pending_documents(run) == 0:
             raise AirflowSkipException("no new or changed documents in this run")

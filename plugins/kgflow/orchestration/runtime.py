@@ -11,8 +11,14 @@ from pathlib import Path
 from kgflow.config import get_settings, offline_env
 
 
-def prepare_env() -> None:
+def prepare_env(context: dict | None = None) -> None:
+    """`context`: a task's Airflow context; its run id then rides on every log line the task writes."""
     offline_env()
+    if context is not None:
+        from kgflow.logs import bind
+
+        ti = context.get("ti")
+        bind(run_id=context.get("run_id"), dag_id=getattr(ti, "dag_id", None), task_id=getattr(ti, "task_id", None))
     # Staged tables hold document text: files this task and its spark-submit children write are 0600.
     os.umask(0o077)
     bin_dir = str(Path(sys.executable).parent)

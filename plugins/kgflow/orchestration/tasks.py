@@ -27,29 +27,29 @@ def _skip_unless_work(context) -> Path:
 
 
 def discover(**context) -> dict:
-    prepare_env()
+    prepare_env(context)
     p = context["params"]
     return steps.discover(context["run_id"], p.get("source") or None, bool(p.get("full_rebuild")),
                           p.get("max_documents"))
 
 
 def validate(**context) -> dict:
-    prepare_env()
+    prepare_env(context)
     return steps.validate(_run(context))
 
 
 def load_graph(**context) -> dict:
-    prepare_env()
+    prepare_env(context)
     return steps.load_graph(_skip_unless_work(context))
 
 
 def build_index(**context) -> dict:
-    prepare_env()
+    prepare_env(context)
     return steps.build_index(_skip_unless_work(context), bool(context["params"].get("full_rebuild")))
 
 
 def publish(**context) -> dict:
-    prepare_env()
+    prepare_env(context)
     return steps.publish(_skip_unless_work(context), context["run_id"],
                          quality_gate=context["params"].get("quality_gate", True) is not False)
 

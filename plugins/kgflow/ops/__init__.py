@@ -1,0 +1,1 @@
+"""Operations: batch metrics pushed from the DAGs, backups and restores."""
