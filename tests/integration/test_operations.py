@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -39,9 +39,9 @@ def alert_rules() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def stack(llama_server, tmp_path_factory):
-    """A fresh home ingested by the real DAG, the real gateway on 2 workers, deploys, a backup, a failed
-    drill, all pushing to a real Pushgateway that a real Prometheus scrapes with the gateway and a DCGM
-    stand-in."""
+    """A fresh home ingested by the real DAG, a real refresh, the real gateway on 2 workers, a deploy that
+    rolls back and one that succeeds, a backup and a restore drill, all pushing to a real Pushgateway that a
+    real Prometheus scrapes with the gateway and a DCGM stand-in."""
     work = tmp_path_factory.mktemp("ops")
     home = work / "home"
     generate_corpus(home / "landing", n_docs=12)
@@ -64,17 +64,20 @@ def stack(llama_server, tmp_path_factory):
                        "pushgateway": {"targets": [push_url.removeprefix("http://")], "honor_labels": True},
                        "dcgm": {"targets": [dcgm]}}
             with prometheus(work / "prometheus", targets, OPS / "prometheus" / "alerts.yml") as prom:
-                headers = {"Authorization": f"Bearer {mint_token(SECRET, 'ops', 'admin', ttl_s=3600)}"}
-                statuses = [httpx.post(f"{gw}/generate", headers=headers, timeout=120, json={
-                    "inputs": "Who leads Project Falcon?", "parameters": {"max_new_tokens": 4}}).status_code
-                    for _ in range(8)]  # past the burst of 5: some are rate limited
+                headers = {"Authorization": f"Bearer {mint_token(SECRET, 'ops', 'admin')}"}
+                def ask(_: int) -> int:
+                    return httpx.post(f"{gw}/generate", headers=headers, timeout=120, json={
+                        "inputs": "Who leads Project Falcon?", "parameters": {"max_new_tokens": 4}}).status_code
+
+                with ThreadPoolExecutor(24) as pool:  # at once, past each worker's burst of 5: some are limited
+                    statuses = list(pool.map(ask, range(24)))
+                time.sleep(2)  # the bucket refills before the deploy's smoke test asks through the gateway
                 mp.setenv("KGFLOW_SMOKE_MAX_LATENCY_S", "0.001")
                 failed = run_dag("model_deploy", {"version": "base"})  # the smoke test fails: rolled back
                 mp.delenv("KGFLOW_SMOKE_MAX_LATENCY_S")
                 deployed = run_dag("model_deploy", {"version": "base"})
                 backed_up = run_dag("kb_backup")
-                shutil.rmtree(work / "backups")
-                drill = run_dag("kb_restore_drill")  # nothing to restore: fails, and says so
+                drill = run_dag("kb_restore_drill", {"question": "Who leads Project Falcon?"})
                 yield {"prometheus": prom, "push": push_url, "gateway": gw, "statuses": statuses, "home": home,
                        "runs": {"refresh": str(refreshed.state), "failed_deploy": str(failed.state),
                                 "deploy": str(deployed.state), "backup": str(backed_up.state),
@@ -98,7 +101,7 @@ def _eventually(prom: str, expr: str, timeout_s: float = 45) -> list[dict]:
 
 def test_the_dag_runs_behind_the_figures_ran_as_intended(stack):
     assert stack["runs"] == {"refresh": "success", "failed_deploy": "failed", "deploy": "success",
-                             "backup": "success", "drill": "failed"}
+                             "backup": "success", "drill": "success"}
     assert 200 in stack["statuses"] and 429 in stack["statuses"]
 
 

@@ -146,17 +146,17 @@ Render = Callable[[AnswerStream, StreamPiece, int], dict]  # a stream's n-th pie
 
 async def respond(gw: Gateway, ctx: RequestContext, obs: RequestObserver, question: str, params: GenParams,
                   departments: frozenset[str] | None, history: list[dict] | None,
-                  render: Render) -> Answer | StreamingResponse:
+                  render: Render, count_prompt: bool = False) -> Answer | StreamingResponse:
     """Answer within a generation slot: the whole Answer, or (when `obs.streamed`) an SSE response whose events
     `render` shapes per protocol. The slot is released when the answer or the stream ends, however it ends."""
     release = take_slot(gw)
     try:
         if obs.streamed:
-            started = await answering(gw.answers.stream(question, params, departments, history, obs))
+            started = await answering(gw.answers.stream(question, params, departments, history, obs, count_prompt))
             ctx.deferred = True
             return StreamingResponse(_sse_events(started, render, release), media_type="text/event-stream",
                                      background=BackgroundTask(release))
-        return await answering(gw.answers.answer(question, params, departments, history, obs))
+        return await answering(gw.answers.answer(question, params, departments, history, obs, count_prompt))
     finally:
         if not ctx.deferred:
             release()

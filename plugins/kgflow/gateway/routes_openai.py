@@ -59,7 +59,8 @@ async def chat(request: Request, p: Caller, body: ChatBody):
             body["kgflow"] = extension(started.retrieval)
         return body
 
-    a = await respond(gw, ctx, obs, question, params, p.departments, history, chunk)
+    # usage needs the prompt's token count: only this route asks the engine for it
+    a = await respond(gw, ctx, obs, question, params, p.departments, history, chunk, count_prompt=not obs.streamed)
     if isinstance(a, StreamingResponse):
         return a
     return JSONResponse({

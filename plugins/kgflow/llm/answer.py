@@ -75,6 +75,10 @@ class AnswerStream:
     answer: Answer
 
 
+async def _none() -> None:
+    return None
+
+
 class AnswerService:
     def __init__(self, engine, backends: Backends | LLMBackend, kind: ModelKind,
                  observer: AnswerObserver | None = None) -> None:
@@ -84,23 +88,26 @@ class AnswerService:
         self.observer = observer or _Silent()
 
     async def stream(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
-                     history: list[dict] | None = None, observer: AnswerObserver | None = None) -> AnswerStream:
+                     history: list[dict] | None = None, observer: AnswerObserver | None = None,
+                     count_prompt: bool = False) -> AnswerStream:
         """Retrieve, prompt and start generating. The first piece is awaited here, so a dead backend (and
-        fallback) raises BackendUnavailable before any byte of a response is sent."""
+        fallback) raises BackendUnavailable before any byte of a response is sent. `count_prompt`: ask the
+        engine for the prompt's token count beside the generation (OpenAI's usage; an extra engine call)."""
         obs = observer or self.observer
         start = time.perf_counter()
         r = await run_in_threadpool(self.engine.retrieve, question, departments)
         obs.retrieved(r)
         prompt = build_prompt(question, r, self.kind, history)
         backend, first, rest = await self._open(prompt, params, obs)
-        counting = asyncio.ensure_future(backend.count_tokens(prompt))  # beside the generation, not before it
+        counting = asyncio.ensure_future(backend.count_tokens(prompt) if count_prompt else _none())
         answer = Answer("", r)
         return AnswerStream(r, self._masked(first, rest, answer, obs, start, counting), answer)
 
     async def answer(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
-                     history: list[dict] | None = None, observer: AnswerObserver | None = None) -> Answer:
+                     history: list[dict] | None = None, observer: AnswerObserver | None = None,
+                     count_prompt: bool = False) -> Answer:
         """The whole answer: the collected stream."""
-        s = await self.stream(question, params, departments, history, observer)
+        s = await self.stream(question, params, departments, history, observer, count_prompt)
         async for _ in s.events:
             pass
         return s.answer

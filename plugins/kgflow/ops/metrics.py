@@ -33,6 +33,9 @@ class Figure:
     help: str
     value: float
     labels: tuple[tuple[str, str], ...] = ()
+    # labels that name a group of their own on the Pushgateway: a push replaces every series of a metric name
+    # within its group, so "when did a deploy last roll back" must not live where the next success lands
+    group: tuple[tuple[str, str], ...] = ()
 
 
 def _figures_ingest(task: str, r: dict) -> Iterable[Figure]:
@@ -78,7 +81,7 @@ def _figures_refresh(task: str, r: dict) -> Iterable[Figure]:
                                  "live model", value, (("model", model), ("metric", key)))
     elif task == "register":
         yield Figure("kgflow_refresh_outcome_timestamp_seconds", "When a refresh last ended with this outcome",
-                     time.time(), (("outcome", str(r.get("status", "unknown"))),))
+                     time.time(), group=(("outcome", str(r.get("status", "unknown"))),))
 
 
 def _figures_deploy(task: str, r: dict) -> Iterable[Figure]:
@@ -89,7 +92,7 @@ def _figures_deploy(task: str, r: dict) -> Iterable[Figure]:
                      (("phase", phase),))
     outcome = "rolled_back" if r.get("rolled_back") else "deployed"
     yield Figure("kgflow_deploy_outcome_timestamp_seconds", "When a deploy last ended with this outcome", time.time(),
-                 (("outcome", outcome),))
+                 group=(("outcome", outcome),))
 
 
 def _figures_backup(task: str, r: dict) -> Iterable[Figure]:
@@ -117,15 +120,21 @@ def task_figures(dag: str, task: str, result: object) -> list[Figure]:
 
 
 def push(url: str, dag: str, task: str, figures: list[Figure], timeout_s: float = 5.0) -> None:
-    registry = CollectorRegistry()
-    gauges: dict[str, Gauge] = {}
+    """One POST per group (dag, task and the figure's own group labels)."""
+    groups: dict[tuple, list[Figure]] = {}
     for f in figures:
-        names = tuple(k for k, _ in f.labels)
-        if f.name not in gauges:
-            gauges[f.name] = Gauge(f.name, f.help, names, registry=registry)
-        g = gauges[f.name]
-        (g.labels(*(v for _, v in f.labels)) if names else g).set(float(f.value))
-    pushadd_to_gateway(url, job=JOB, registry=registry, grouping_key={"dag": dag, "task": task}, timeout=timeout_s)
+        groups.setdefault(f.group, []).append(f)
+    for group, members in groups.items():
+        registry = CollectorRegistry()
+        gauges: dict[str, Gauge] = {}
+        for f in members:
+            names = tuple(k for k, _ in f.labels)
+            if f.name not in gauges:
+                gauges[f.name] = Gauge(f.name, f.help, names, registry=registry)
+            g = gauges[f.name]
+            (g.labels(*(v for _, v in f.labels)) if names else g).set(float(f.value))
+        pushadd_to_gateway(url, job=JOB, registry=registry, grouping_key={"dag": dag, "task": task, **dict(group)},
+                           timeout=timeout_s)
 
 
 def push_task_metrics(context: dict, url: str | None = None) -> None:
@@ -153,7 +162,7 @@ def push_task_metrics(context: dict, url: str | None = None) -> None:
             log.warning("no figures for %s.%s: %s", dag, task, e)
     elif dag == "model_deploy" and task == "deploy" and "rolled back" in str(context.get("exception")):
         figures.append(Figure("kgflow_deploy_outcome_timestamp_seconds", "When a deploy last ended with this outcome",
-                              now, (("outcome", "rolled_back"),)))
+                              now, group=(("outcome", "rolled_back"),)))
     try:
         push(url, dag, task, figures)
     except OSError as e:

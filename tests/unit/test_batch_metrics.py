@@ -1,0 +1,28 @@
+"""What the DAG tasks push: figures from each task's result, and outcome timestamps that a later outcome
+does not erase (each outcome is its own Pushgateway group)."""
+
+from kgflow.ops.metrics import task_figures
+
+
+def test_discover_pushes_documents_by_outcome():
+    figs = task_figures("knowledge_ingest", "discover", {"new": 3, "changed": 1, "unchanged": 40, "deleted": 2})
+    assert {dict(f.labels)["outcome"]: f.value for f in figs if f.name == "kgflow_ingest_documents"} == {
+        "new": 3, "changed": 1, "unchanged": 40, "deleted": 2}
+
+
+def test_publish_counts_quarantine_by_reason():
+    result = {"version": "v1", "index_vectors": 10, "graph": {"chunks": 10},
+              "quarantined": [{"reason": "encrypted"}, {"reason": "corrupt"}, {"reason": "corrupt"}]}
+    figs = task_figures("knowledge_ingest", "publish", result)
+    assert {dict(f.labels)["reason"]: f.value for f in figs if f.name == "kgflow_ingest_quarantined"} == {
+        "encrypted": 1, "corrupt": 2}
+
+
+def test_a_deploy_outcome_is_its_own_group_so_the_next_success_keeps_the_last_rollback():
+    [outcome] = [f for f in task_figures("model_deploy", "deploy", {"phases": {}, "rolled_back": True})
+                 if f.name == "kgflow_deploy_outcome_timestamp_seconds"]
+    assert outcome.group == (("outcome", "rolled_back"),) and outcome.labels == ()
+
+
+def test_a_dag_without_figures_pushes_only_the_task_outcome():
+    assert task_figures("some_other_dag", "t", {"x": 1}) == []
