@@ -26,7 +26,6 @@ def main() -> None:
     from kgflow.config import get_settings
     from kgflow.graph import open_graph_store
     from kgflow.ops.backup import backup, restore
-    from tests.integration.gateway_harness import settings_for
 
     s = get_settings()
     with tempfile.TemporaryDirectory(prefix="kgflow-backup-bench-") as tmp:
@@ -39,7 +38,7 @@ def main() -> None:
         r = restore(b["archive"], Path(tmp) / "restored")
         with open_graph_store(s, read_only=True) as g:
             live = g.counts()
-        with open_graph_store(settings_for(Path(tmp) / "restored", "http://unused"), read_only=True) as g:
+        with open_graph_store(s.model_copy(update={"home": Path(tmp) / "restored"}), read_only=True) as g:
             back = g.counts()
         print(f"\nknowledge base: {b['index_vectors']:,} vectors, graph {live}; restored graph identical: "
               f"{back == live}")

@@ -76,10 +76,11 @@ def main() -> None:
         s = settings_for(args.kb.resolve(), server.url)
         engine = RetrievalEngine(s)
         prompt_of = {q: prompts.build_prompt(q, engine.retrieve(q), s.llm_model_kind) for q in QUESTIONS}
-        headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', 'admin', ttl_s=3600)}"}
+        headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', 'admin')}"}
         env = {"KGFLOW_HOME": str(args.kb.resolve()), "KGFLOW_LLM_URL": server.url, "KGFLOW_JWT_SECRET": SECRET,
                "KGFLOW_RATE_LIMIT_PER_S": "100000", "KGFLOW_RATE_LIMIT_BURST": "100000"}
         overhead, sustained, realistic = [], [], []
+        failures: list[str] = []  # the first failed gateway answer, printed: a bench must not hide errors
 
         async def run(url: str, workers: int) -> None:
             async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=64)) as c:
@@ -99,6 +100,8 @@ def main() -> None:
                             "parameters": {"max_new_tokens": tokens, "seed": 1}})
                         if r.status_code == 200:
                             retrieval_ms.append(r.json()["kgflow"]["retrieval"]["ms"])
+                        elif not failures:
+                            failures.append(f"{r.status_code} {r.text[:200]}")
                         return r.status_code == 200
 
                     return {"llama.cpp direct (baseline)": direct, f"gateway, {workers} worker(s)": gateway}
@@ -136,6 +139,8 @@ def main() -> None:
         if realistic:
             print(table("realistic: 5 rotating questions, 16 new tokens, concurrency 4, 40 requests",
                         ["path", "p50 ms", "p99 ms", "req/s", "errors"], realistic))
+        if failures:
+            print(f"\nfirst failed gateway request: {failures[0]}")
     finally:
         server.stop()
 

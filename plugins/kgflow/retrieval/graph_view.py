@@ -12,9 +12,9 @@ per access, for the few rows a query touches.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -137,6 +137,10 @@ class GraphView:
         self._r_weight, self._r_chunk = rel.column("weight").to_numpy(), rel.column("chunk").to_numpy()
         types = rel.column("type").combine_chunks().dictionary_encode()
         self._r_type, self._type_names = types.indices.to_numpy(), types.dictionary.to_pylist()
+        # rows a query touches are materialised once and kept, up to a bound: a worker's own memory stays a
+        # small working set however large the version is
+        self._chunk = lru_cache(maxsize=8192)(self._chunk_at)
+        self._edges = lru_cache(maxsize=4096)(self._edges_at)
         self.chunks: Mapping[str, ChunkInfo] = _Rows(self._chunk_row, self.chunk_ids, self._chunk)
         self.names: Mapping[str, str] = _Rows(self._entity_row, self.entity_ids, lambda i: self._name[i].as_py())
         self.adjacency: Mapping[str, list[Edge]] = _Rows(self._entity_row, self.entity_ids, self._edges)
@@ -170,13 +174,30 @@ class GraphView:
     def _key_list(self) -> list[str]:
         return list(self.by_key)
 
-    def _chunk(self, i: int) -> ChunkInfo:
+    def _chunk_at(self, i: int) -> ChunkInfo:
         return ChunkInfo(self.chunk_ids[i], self._text[i].as_py(), self._doc[i].as_py(), self._title[i].as_py(),
                          self._uri[i].as_py(), tuple(self._acl[i].as_py() or ()), int(self._ord[i]))
 
-    def _edges(self, row: int) -> list[Edge]:
+    def _edges_at(self, row: int) -> list[Edge]:
         ptr = self.arrays["adj_ptr"]
-        ix = np.asarray(self.arrays["adj_edge"][ptr[row]:ptr[row + 1]])
+        return self._materialise(np.asarray(self.arrays["adj_edge"][ptr[row]:ptr[row + 1]]))
+
+    def edges_with_evidence(self, entity_ids: Iterable[str], evidence: Iterable[str]) -> list[tuple[str, Edge]]:
+        """(entity, edge) for the RELATED edges at the given entities whose evidence chunk is one of
+        `evidence`: selected on the arrays, so a hub entity's thousands of other edges are never built."""
+        rows = [self._entity_row[e] for e in entity_ids if e in self._entity_row]
+        wanted = np.asarray([self._chunk_row[c] for c in evidence if c in self._chunk_row], dtype="int64")
+        if not rows or not len(wanted):
+            return []
+        ptr, adj = self.arrays["adj_ptr"], self.arrays["adj_edge"]
+        starts, ends = ptr[rows], ptr[np.asarray(rows) + 1]
+        ix = np.concatenate([np.asarray(adj[a:b]) for a, b in zip(starts, ends, strict=True)])
+        owner = np.repeat(np.asarray(rows), ends - starts)
+        keep = np.isin(self._r_chunk[ix], wanted)
+        return [(self.entity_ids[o], e) for o, e in zip(owner[keep].tolist(), self._materialise(ix[keep]),
+                                                         strict=True)]
+
+    def _materialise(self, ix: np.ndarray) -> list[Edge]:
         ids, chunk_ids = self.entity_ids, self.chunk_ids
         return [Edge(ids[s], ids[d], self._type_names[t], float(w), chunk_ids[c] if c >= 0 else "")
                 for s, d, t, w, c in zip(self._r_src[ix].tolist(), self._r_dst[ix].tolist(),

@@ -133,16 +133,13 @@ def facts_for(q: Query, entities: dict[str, float], chunks: set[str], hops: int 
     frontier = set(seeds)
     for _ in range(hops):
         nxt = set()
-        for eid in frontier:
-            for e in g.adjacency.get(eid, ()):
-                if e.chunk not in chunks:
-                    continue
-                other = e.dst if e.src == eid else e.src
-                weight = ((entities.get(e.src, 0.0) + entities.get(e.dst, 0.0)) * min(1.0, e.weight)
-                          * (1.0 if e.type == "co_occurs" else 4.0))
-                key = (e.src, e.dst, e.type)
-                if key not in out or out[key].weight < weight:
-                    out[key] = Fact(g.names[e.src], e.type, g.names[e.dst], weight, e.chunk)
-                nxt.add(other)
+        for eid, e in g.edges_with_evidence(sorted(frontier), chunks):  # edges evidenced by a ranked chunk
+            other = e.dst if e.src == eid else e.src
+            weight = ((entities.get(e.src, 0.0) + entities.get(e.dst, 0.0)) * min(1.0, e.weight)
+                      * (1.0 if e.type == "co_occurs" else 4.0))
+            key = (e.src, e.dst, e.type)
+            if key not in out or out[key].weight < weight:
+                out[key] = Fact(g.names[e.src], e.type, g.names[e.dst], weight, e.chunk)
+            nxt.add(other)
         frontier = nxt - set(seeds)
     return sorted(out.values(), key=lambda f: -f.weight)[:12]
