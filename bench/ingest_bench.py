@@ -36,6 +36,7 @@ def main() -> None:
     from kgflow.nlp.extract import extract_chunks
     from kgflow.orchestration.run_dag import test_dag
     from kgflow.parse.document import parse_document
+    from kgflow.parse.sniff import Limits
     from kgflow.sources.changes import scan
     from kgflow.vectors.embedder import Embedder
 
@@ -61,9 +62,11 @@ def main() -> None:
     chunks = read_table(staged, "chunks")
     texts = chunks["text"].tolist()
 
-    with timed(t, "parse"):
+    limits = Limits.from_settings(s)
+    with timed(t, "parse"):  # the same call the Spark job makes per document, one process, no Spark
         for row in files.itertuples():
-            parse_document(Path(row.path), row.doc_id, s.max_document_bytes, s.chunk_max_chars,
+            data = (Path(row.root) / row.rel_path).read_bytes()
+            parse_document(data, Path(row.rel_path).name, row.doc_id, limits, s.chunk_max_chars,
                            s.chunk_new_after_chars, s.chunk_overlap_chars)
     with timed(t, "ner"):
         rows = chunks[["chunk_id", "doc_id", "text"]].to_dict("records")

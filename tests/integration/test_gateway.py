@@ -61,6 +61,14 @@ def test_the_official_openai_client_works_unchanged(gateway):
     assert r.usage.completion_tokens >= 1 and r.choices[0].finish_reason in ("stop", "length")
 
 
+def test_a_generate_response_says_in_server_timing_where_its_time_went(gateway):
+    r = httpx.post(f"{gateway[0]}/generate", headers=_auth(), timeout=120,
+                   json={"inputs": "Who leads Project Falcon?", "parameters": {"max_new_tokens": 2}})
+    timing = dict(part.split(";dur=") for part in r.headers["server-timing"].split(", "))
+    assert set(timing) == {"retrieval", "generation", "total"}
+    assert float(timing["retrieval"]) + float(timing["generation"]) <= float(timing["total"])
+
+
 def test_openai_usage_counts_the_grounded_prompt_in_the_engines_own_tokens(gateway):
     r = _openai(gateway[0]).chat.completions.create(
         model="anything", messages=[{"role": "user", "content": "Who leads Project Falcon?"}], max_tokens=4)

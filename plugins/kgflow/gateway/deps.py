@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated
 
@@ -37,6 +37,7 @@ class RequestContext:
     input_text: str | None = None
     output_chars: int = 0
     deferred: bool = False  # a stream audits itself when it ends
+    timings_ms: dict[str, float] = field(default_factory=dict)  # the answer's, for Server-Timing
 
     def row(self, endpoint: str, status: int, latency_ms: float) -> AuditRow:
         p = self.principal
@@ -122,6 +123,7 @@ class RequestObserver:
         self.gw.metrics.backend_up.set(1 if up else 0)
 
     def finished(self, answer: Answer, failed: bool, seconds: float) -> None:
+        self.ctx.timings_ms = answer.timings_ms
         self.gw.metrics.tokens.inc(answer.generated_tokens)
         self.ctx.output_chars = len(answer.text)
         if self.streamed:  # the middleware only saw the response start: the stream times and audits itself

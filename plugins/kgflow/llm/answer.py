@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +29,9 @@ class Answer:
     finish_reason: str = "eos_token"  # TGI's names
     generated_tokens: int = 0
     prompt_tokens: int | None = None  # the engine's count, when it gives one
+    # where the time went, ms: retrieval (waited for, thread pool included) and generation (prompt sent to last
+    # piece); the gateway reports them as Server-Timing
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 class AnswerObserver(Protocol):
@@ -96,12 +99,13 @@ class AnswerService:
         obs = observer or self.observer
         start = time.perf_counter()
         r = await run_in_threadpool(self.engine.retrieve, question, departments)
+        retrieved = time.perf_counter()
         obs.retrieved(r)
         prompt = build_prompt(question, r, self.kind, history)
         backend, first, rest = await self._open(prompt, params, obs)
         counting = asyncio.ensure_future(backend.count_tokens(prompt) if count_prompt else _none())
-        answer = Answer("", r)
-        return AnswerStream(r, self._masked(first, rest, answer, obs, start, counting), answer)
+        answer = Answer("", r, timings_ms={"retrieval": (retrieved - start) * 1e3})
+        return AnswerStream(r, self._masked(first, rest, answer, obs, retrieved, counting), answer)
 
     async def answer(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
                      history: list[dict] | None = None, observer: AnswerObserver | None = None,
@@ -153,6 +157,7 @@ class AnswerService:
             tail = masker.finish()
             answer.text, answer.finish_reason, answer.generated_tokens = masker.text, finish, n
             answer.prompt_tokens = await counting
+            answer.timings_ms["generation"] = (time.perf_counter() - start) * 1e3
             failed = False
             yield StreamPiece(tail, finish, n)
         except BackendUnavailable:
@@ -162,4 +167,4 @@ class AnswerService:
             if failed:
                 answer.text = masker.text
                 counting.cancel()
-            obs.finished(answer, failed, time.perf_counter() - start)
+            obs.finished(answer, failed, time.perf_counter() - start + answer.timings_ms["retrieval"] / 1e3)

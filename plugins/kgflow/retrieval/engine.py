@@ -66,10 +66,14 @@ class RetrievalEngine:
 
     @property
     def embedder(self):
+        # the first requests of a worker arrive together on the thread pool: two threads loading the model at
+        # once fail inside torch ("Cannot copy out of meta tensor"), so one loads it and the others wait
         if self._embedder is None:
-            from kgflow.vectors.embedder import Embedder
+            with self._lock:
+                if self._embedder is None:
+                    from kgflow.vectors.embedder import Embedder
 
-            self._embedder = Embedder()
+                    self._embedder = Embedder()
         return self._embedder
 
     def retriever(self, mode: str):
