@@ -41,3 +41,31 @@ def test_ingesting_a_source_that_does_not_exist_fails_at_once(empty_home):
 def test_down_with_nothing_running_says_so(empty_home):
     result, lines = _run("down")
     assert result.exit_code == 0 and len(lines) == 1 and lines[0].startswith("nothing running")
+
+
+def test_up_a_second_time_refuses_and_names_the_running_airflow(empty_home):
+    import os
+
+    run = empty_home / "run"
+    run.mkdir(parents=True)
+    (run / "airflow.pid").write_text(str(os.getpid()))  # a live process this home recorded as its Airflow
+    result, lines = _run("up", "--port", str(free_port()))
+    assert result.exit_code == 1 and len(lines) <= 2 and "already running" in result.output
+
+
+def test_up_on_a_port_in_use_says_to_choose_another(empty_home):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result, lines = _run("up", "--port", str(taken.getsockname()[1]))
+    assert result.exit_code == 1 and len(lines) <= 2 and "--port" in result.output
+
+
+def test_airflow_on_another_port_tells_its_task_runners_that_port_and_listens_on_loopback():
+    from kgflow.orchestration.standalone import api_env
+
+    env = api_env(18080)
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1" and env["AIRFLOW__API__PORT"] == "18080"

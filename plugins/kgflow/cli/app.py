@@ -129,9 +129,14 @@ def recall() -> None:
 @app.command()
 def up(port: int = 8080) -> None:
     """Start Airflow standalone (UI + API on PORT, scheduler, dag-processor, triggerer) in the background."""
-    from kgflow.orchestration.standalone import start
+    from kgflow.orchestration.standalone import AlreadyRunning, start
 
-    info = start(port)
+    try:
+        info = start(port)
+    except AlreadyRunning as e:
+        fail(str(e))
+    except RuntimeError as e:  # not healthy in time: the log says why
+        fail(str(e))
     console.print(f"Airflow UI: http://127.0.0.1:{port}  user: admin  password: {info['password']}")
     console.print(f"logs: {info['log']}   stop with: kgflow down")
 

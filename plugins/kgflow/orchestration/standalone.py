@@ -33,10 +33,47 @@ def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple
     return proc.pid, log
 
 
+class AlreadyRunning(RuntimeError):
+    """A service this home started is up already, or its port is taken; the message says what to do."""
+
+
+def api_env(port: int) -> dict[str, str]:
+    """Where Airflow's API server listens and where its task runners reach it: both on `port`, on loopback.
+    (Left at its default, the execution API URL names :8080, and every task on another port fails quietly.)"""
+    return {"AIRFLOW__API__PORT": str(port), "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
+
+
+def running(name: str) -> int | None:
+    """The pid of a service this home started that is still alive."""
+    pid_file = _run_dir() / f"{name}.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text())
+    return pid if pid_alive(pid) else None
+
+
+def port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def start(port: int = 8080) -> dict:
+    pid = running("airflow")
+    if pid is not None:
+        raise AlreadyRunning(f"Airflow from this home is already running (pid {pid}): use it, or `kgflow down` first")
+    if not port_free(port):
+        raise AlreadyRunning(f"port {port} is in use by another program: choose another with `kgflow up --port`")
     env = airflow_env()
     ensure_metadata_db()
-    os.environ["AIRFLOW__API__PORT"] = str(port)
+    os.environ.update(api_env(port))
     pid, log = spawn("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"])
     if not wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 180, lambda: pid_alive(pid)):
         raise RuntimeError(f"Airflow did not become healthy; see {log}")
