@@ -10,8 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _config(*args: str, profile: str | None = None) -> subprocess.CompletedProcess:
-    chosen = ["--profile", profile] if profile else []
+def _config(*args: str, profiles: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    chosen = [flag for p in profiles for flag in ("--profile", p)]
     return subprocess.run(["docker-compose", "--env-file", str(REPO / ".env.example"), "-f",
                            str(REPO / "docker-compose.yaml"), *chosen, "config", *args], capture_output=True,
                           text=True, env={"PATH": "/usr/bin:/bin"})
@@ -22,14 +22,14 @@ pytestmark = pytest.mark.skipif(shutil.which("docker-compose") is None, reason="
 
 @pytest.mark.parametrize("profile", ["tgi", "vllm"])
 def test_the_compose_file_is_valid_with_each_engine_profile(profile):
-    r = _config("-q", profile=profile)
+    r = _config("-q", profiles=(profile,))
     assert r.returncode == 0, r.stderr
 
 
 def test_each_engine_is_a_profile_and_everything_else_always_starts():
     import yaml
 
-    services = yaml.safe_load(_config(profile="tgi").stdout)["services"]
+    services = yaml.safe_load(_config(profiles=("tgi",)).stdout)["services"]
     profiles = {name: set(svc.get("profiles", [])) for name, svc in services.items()}
     assert profiles["tgi-blue"] == {"tgi"} and profiles["vllm"] == {"vllm"}
     assert profiles["dcgm-exporter"] == {"tgi", "vllm"}  # a GPU exporter wherever a GPU engine runs
@@ -41,3 +41,28 @@ def test_every_secret_compose_requires_is_named_in_the_env_example():
                        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd="/")
     assert r.returncode != 0  # without them compose refuses to start, naming the first one missing
     assert _config("-q").returncode == 0
+
+
+def _services() -> dict:
+    import yaml
+
+    return yaml.safe_load(_config(profiles=("tgi", "vllm")).stdout)["services"]
+
+
+def test_every_long_running_service_has_a_health_check():
+    missing = [name for name, svc in _services().items() if name != "airflow-init" and "healthcheck" not in svc]
+    assert not missing
+
+
+def test_every_dependency_waits_for_health_or_completion_not_just_a_start():
+    started_only = [(name, dep) for name, svc in _services().items()
+                    for dep, cond in (svc.get("depends_on") or {}).items()
+                    if cond.get("condition") == "service_started"]
+    assert not started_only
+
+
+def test_airflow_components_start_after_the_metadata_database_is_migrated():
+    services = _services()
+    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+                 "airflow-worker"):
+        assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", name
