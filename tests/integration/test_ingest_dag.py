@@ -84,6 +84,20 @@ def test_first_run_succeeds_through_every_task(first):
     assert set(first["states"].values()) == {"success"}, first["states"]
 
 
+def test_publish_asset_events_carry_the_version_and_counts(first):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(select(AssetModel.uri, AssetEvent.extra).join(AssetEvent.asset)
+                               .where(AssetEvent.source_run_id == first["run"].run_id)).all()
+    extras = {uri: extra for uri, extra in rows}
+    assert {uri.rstrip("/") for uri in extras} == {"kgflow://graph", "kgflow://vector-index"}  # stored normalised
+    for extra in extras.values():
+        assert extra["version"] == first["index_version"] and extra["chunks"] == first["counts"]["chunks"]
+
+
 def test_graph_holds_ground_truth_entities_and_relations(first):
     with open_graph_store(get_settings()) as g:
         recall = graph_recall(g, first["truth"])

@@ -50,8 +50,16 @@ def build_index(**context) -> dict:
 
 def publish(**context) -> dict:
     prepare_env(context)
-    return steps.publish(_skip_unless_work(context), context["run_id"],
-                         quality_gate=context["params"].get("quality_gate", True) is not False)
+    summary = steps.publish(_skip_unless_work(context), context["run_id"],
+                            quality_gate=context["params"].get("quality_gate", True) is not False)
+    # the asset events say what was published: consumers (model_refresh, the UI's asset view) see the version
+    from kgflow.orchestration.assets import GRAPH, VECTOR_INDEX
+
+    extra = {"version": summary["version"], "index_vectors": summary["index_vectors"], **summary["graph"],
+             "quarantined": len(summary["quarantined"])}
+    for asset in (GRAPH, VECTOR_INDEX):
+        context["outlet_events"][asset].extra = extra
+    return summary
 
 
 def on_failure(context) -> None:
