@@ -3,7 +3,6 @@
 
 import random
 
-from kgflow.graph import cypher
 from kgflow.retrieval.graph_view import GraphView
 
 ROWS = {
@@ -20,13 +19,12 @@ ROWS = {
 
 
 class ShuffledStore:
-    """Stands in for a GraphStore's read method only, returning the same rows in a seeded random order."""
+    """Stands in for a GraphStore's snapshot read only, returning the same rows in a seeded random order."""
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
 
-    def run(self, query: str) -> list[dict]:
-        name = next(k for k, q in cypher.SNAPSHOT.items() if q == query)
+    def snapshot_rows(self, name: str) -> list[dict]:
         rows = list(ROWS[name])
         self.rng.shuffle(rows)
         return rows

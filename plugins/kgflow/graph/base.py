@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -68,6 +68,9 @@ def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start:start + size]
 
 
+SnapshotTable = Literal["entities", "related", "mentions", "chunks"]
+
+
 class GraphStore(ABC):
     """Idempotent writes keyed by stable ids; retire by document; Cypher reads for retrieval."""
 
@@ -113,6 +116,20 @@ class GraphStore(ABC):
 
     def counts(self) -> dict[str, int]:
         return {k: int(self.run(q)[0]["n"]) for k, q in cypher.COUNTS.items()}
+
+    # Typed reads: callers name what they want; the Cypher stays in kgflow.graph.cypher
+
+    def snapshot_rows(self, table: SnapshotTable) -> list[dict[str, Any]]:
+        """One table of the query-time snapshot (entities, related, mentions, chunks), in no fixed order."""
+        return self.run(cypher.SNAPSHOT[table])
+
+    def entities(self) -> list[dict[str, Any]]:
+        """Every entity: id, name, label, aliases."""
+        return self.run(cypher.ALL_ENTITIES)
+
+    def related_edges(self) -> list[dict[str, Any]]:
+        """Every RELATED edge by entity name: src, type, dst."""
+        return self.run(cypher.RELATED_EDGES)
 
     def __enter__(self) -> GraphStore:
         return self

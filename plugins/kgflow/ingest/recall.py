@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from kgflow.graph import GraphStore, cypher
+from kgflow.graph import GraphStore
 from kgflow.nlp.normalize import canonical_key
 
 
 def graph_recall(store: GraphStore, truth: dict) -> dict:
-    entities = store.run(cypher.ALL_ENTITIES)
+    entities = store.entities()
     by_key = {canonical_key(e["name"]): e for e in entities}
     for e in entities:
         for alias in e["aliases"] or []:
@@ -15,7 +15,7 @@ def graph_recall(store: GraphStore, truth: dict) -> dict:
     expected = truth["entities"]
     found = [e for e in expected if canonical_key(e["name"]) in by_key]
     labels_ok = [e for e in found if by_key[canonical_key(e["name"])]["label"] == e["label"]]
-    edges = store.run(cypher.RELATED_EDGES)
+    edges = store.related_edges()
     pairs = {frozenset((canonical_key(r["src"]), canonical_key(r["dst"]))) for r in edges}
     typed = {(canonical_key(r["src"]), r["type"], canonical_key(r["dst"])) for r in edges}
     facts = truth["facts"]

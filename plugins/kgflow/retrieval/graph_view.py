@@ -154,10 +154,8 @@ class GraphView:
 
     @classmethod
     def load(cls, store) -> GraphView:
-        """Read a GraphStore through its SNAPSHOT queries (kgflow.graph.cypher)."""
-        from kgflow.graph import cypher
-
-        return cls.from_rows(lambda name: store.run(cypher.SNAPSHOT[name]))
+        """Read a GraphStore's snapshot tables."""
+        return cls.from_rows(store.snapshot_rows)
 
     @cached_property
     def by_key(self) -> dict[str, str]:

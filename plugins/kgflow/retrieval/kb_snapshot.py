@@ -44,10 +44,9 @@ def is_complete(version_dir: Path) -> bool:
 
 def write_snapshot(store, version_dir: Path) -> dict:
     """Read the graph store once and write the version's kb/ (replacing an incomplete one)."""
-    from kgflow.graph import cypher
     from kgflow.retrieval.lexical import LexicalIndex
 
-    tables, arrays = build_columns(lambda name: store.run(cypher.SNAPSHOT[name]))
+    tables, arrays = build_columns(store.snapshot_rows)
     dest = snapshot_dir(version_dir)
     tmp = dest.with_name(f".{KB}.{os.getpid()}.tmp")  # two workers may write a missing one at once
     shutil.rmtree(tmp, ignore_errors=True)
