@@ -44,3 +44,23 @@ def ensure_metadata_db() -> Path:
                        stdout=subprocess.DEVNULL, env=os.environ.copy())
         marker.touch()
     return home
+
+
+def ensure_connections() -> list[str]:
+    """Write the Spark connection kgflow uses into the metadata database when it is not there yet, so it shows
+    (and can be edited) under Admin -> Connections; returns the ids it added. An AIRFLOW_CONN_* variable or
+    a secrets backend still takes precedence, as Airflow resolves them first."""
+    ensure_metadata_db()
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    s = get_settings()
+    wanted = [Connection(conn_id=s.spark_conn_id, conn_type="spark", host=s.spark_master,
+                         description="kgflow: spark-submit master (local[N] or spark://host:7077)")]
+    added = []
+    with create_session() as session:
+        for conn in wanted:
+            if session.query(Connection).filter(Connection.conn_id == conn.conn_id).first() is None:
+                session.add(conn)
+                added.append(conn.conn_id)
+    return added

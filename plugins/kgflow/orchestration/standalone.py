@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kgflow.config import get_settings
 from kgflow.netutil import wait_http
-from kgflow.orchestration.airflow_home import airflow_env, ensure_metadata_db
+from kgflow.orchestration.airflow_home import airflow_env, ensure_connections, ensure_metadata_db
 
 
 def _run_dir() -> Path:
@@ -73,6 +73,7 @@ def start(port: int = 8080) -> dict:
         raise AlreadyRunning(f"port {port} is in use by another program: choose another with `kgflow up --port`")
     env = airflow_env()
     ensure_metadata_db()
+    ensure_connections()  # visible in the UI under Admin -> Connections
     os.environ.update(api_env(port))
     pid, log = spawn("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"])
     if not wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 180, lambda: pid_alive(pid)):
