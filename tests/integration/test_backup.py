@@ -35,14 +35,11 @@ def live(knowledge_base, tmp_path_factory):
     """A home of its own (a copy of the session's knowledge base) with a gateway audit log in it."""
     home = tmp_path_factory.mktemp("live") / "home"
     shutil.copytree(knowledge_base, home, symlinks=True, ignore=shutil.ignore_patterns("airflow", "landing", "runs"))
-    (home / "audit").mkdir(exist_ok=True)
-    import sqlite3
+    from kgflow.gateway.audit import AuditLog, AuditRow
 
-    db = sqlite3.connect(home / "audit" / "gateway_audit.db")
-    db.execute("CREATE TABLE IF NOT EXISTS audit (ts REAL, user TEXT)")
-    db.execute("INSERT INTO audit VALUES (1.0, 'tester')")
-    db.commit()
-    db.close()
+    log = AuditLog(home / "audit" / "gateway_audit.db", b"test-key")  # the gateway's own audit log
+    log.record(AuditRow("backup-test", "tester", "admin", "127.0.0.1", "/generate", "a question", 10, 1.0, 200))
+    log.close()
     return settings_for(home, "http://unused")
 
 
@@ -68,8 +65,9 @@ def test_the_audit_log_comes_back_with_its_rows(archive, tmp_path):
     import sqlite3
 
     restore(archive, tmp_path / "fresh")
-    assert sqlite3.connect(tmp_path / "fresh" / "audit" / "gateway_audit.db").execute(
-        "SELECT user FROM audit").fetchall() == [("tester",)]
+    rows = sqlite3.connect(tmp_path / "fresh" / "audit" / "gateway_audit.db").execute(
+        "SELECT user FROM audit WHERE request_id = 'backup-test'").fetchall()
+    assert rows == [("tester",)]
 
 
 def _copy(archive: str, tmp_path: Path) -> Path:
