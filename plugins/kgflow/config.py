@@ -169,6 +169,11 @@ class Settings(BaseSettings):
         return self.serving_state or self.home / "serving" / "upstream.json"
 
     @property
+    def backup_url(self) -> str:
+        """Where backups go: the configured directory or fsspec URL, else <home>/backups."""
+        return self.backup_target or str(self.home / "backups")
+
+    @property
     def glossary_path(self) -> Path:
         return self.glossary_dir or self.home / "glossary"
 

@@ -279,7 +279,7 @@ def restore(
 
     s = get_settings()
     try:
-        url = latest(target or s.backup_target or str(s.home / "backups")) if archive == "latest" else archive
+        url = latest(target or s.backup_url) if archive == "latest" else archive
         r = put_back(url, (home or s.home).expanduser().absolute())
     except BackupError as e:
         fail(str(e))

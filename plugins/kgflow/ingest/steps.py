@@ -173,7 +173,6 @@ def publish(run: Path, run_id: str, settings: Settings | None = None, quality_ga
     version = read_json(run, "index.json")["version"]
     index = store.load(version)
     graph_copy = staged_graph(s, run.name)
-    problems = []
     with open_graph_store(s, read_only=True, path=graph_copy) as g:
         graph = g.counts()
         problems = _index_problems(index, graph["chunks"])
@@ -205,7 +204,6 @@ def publish(run: Path, run_id: str, settings: Settings | None = None, quality_ga
 
 
 def _index_problems(index, graph_chunks: int) -> list[str]:
-
     problems = []
     if index.manifest["count"] != graph_chunks:
         problems.append(f"{index.manifest['count']} active vectors but {graph_chunks} chunks in the graph")

@@ -78,10 +78,6 @@ class AnswerStream:
     answer: Answer
 
 
-async def _none() -> None:
-    return None
-
-
 class AnswerService:
     def __init__(self, engine, backends: Backends | LLMBackend, kind: ModelKind,
                  observer: AnswerObserver | None = None) -> None:
@@ -103,9 +99,9 @@ class AnswerService:
         obs.retrieved(r)
         prompt = build_prompt(question, r, self.kind, history)
         backend, first, rest = await self._open(prompt, params, obs)
-        counting = asyncio.ensure_future(backend.count_tokens(prompt) if count_prompt else _none())
+        counting = asyncio.ensure_future(backend.count_tokens(prompt)) if count_prompt else None
         answer = Answer("", r, timings_ms={"retrieval": (retrieved - start) * 1e3})
-        return AnswerStream(r, self._masked(first, rest, answer, obs, retrieved, counting), answer)
+        return AnswerStream(r, self._masked(first, rest, answer, obs, start, counting), answer)
 
     async def answer(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
                      history: list[dict] | None = None, observer: AnswerObserver | None = None,
@@ -135,7 +131,7 @@ class AnswerService:
         raise BackendUnavailable(str(last))
 
     async def _masked(self, first: StreamPiece, rest, answer: Answer, obs: AnswerObserver,
-                      start: float, counting: asyncio.Future) -> AsyncIterator[StreamPiece]:
+                      start: float, counting: asyncio.Future | None) -> AsyncIterator[StreamPiece]:
         masker, n, finish, failed = StreamMasker(), 0, "eos_token", True
 
         async def pieces():
@@ -156,8 +152,8 @@ class AnswerService:
                     yield StreamPiece(out)
             tail = masker.finish()
             answer.text, answer.finish_reason, answer.generated_tokens = masker.text, finish, n
-            answer.prompt_tokens = await counting
-            answer.timings_ms["generation"] = (time.perf_counter() - start) * 1e3
+            answer.prompt_tokens = await counting if counting else None
+            answer.timings_ms["generation"] = (time.perf_counter() - start) * 1e3 - answer.timings_ms["retrieval"]
             failed = False
             yield StreamPiece(tail, finish, n)
         except BackendUnavailable:
@@ -166,5 +162,6 @@ class AnswerService:
         finally:
             if failed:
                 answer.text = masker.text
-                counting.cancel()
-            obs.finished(answer, failed, time.perf_counter() - start + answer.timings_ms["retrieval"] / 1e3)
+                if counting:
+                    counting.cancel()
+            obs.finished(answer, failed, time.perf_counter() - start)

@@ -17,7 +17,6 @@ Secrets (home/secrets) are never archived: they come from the environment or Air
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -33,6 +32,7 @@ from pathlib import Path
 import fsspec
 
 from kgflow.config import Settings
+from kgflow.ids import sha256_stream
 from kgflow.vectors.index_store import CURRENT, VectorIndexStore
 
 log = logging.getLogger("kgflow.ops.backup")
@@ -67,11 +67,8 @@ def parse_archive(name: str) -> Archive | None:
 
 
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        while block := f.read(CHUNK):
-            h.update(block)
-    return h.hexdigest()
+        return sha256_stream(f, CHUNK)
 
 
 def _stage(settings: Settings, into: Path) -> dict:
@@ -129,14 +126,10 @@ def _members(root: Path) -> dict[str, dict]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _target(settings: Settings) -> str:
-    return settings.backup_target or str(settings.home / "backups")
-
-
 def backup(settings: Settings, target: str | None = None, now: Callable[[], datetime] | None = None) -> dict:
     """Take a backup into `target` (default: the configured one), then apply retention there."""
     s = settings
-    target = target or _target(s)
+    target = target or s.backup_url
     at = (now or (lambda: datetime.now(UTC)))()
     t0 = time.perf_counter()
     fs, root = fsspec.core.url_to_fs(target)
@@ -178,7 +171,7 @@ def list_archives(target: str) -> list[Archive]:
 def prune(settings: Settings, target: str | None = None, now: Callable[[], datetime] | None = None,
           retention_days: int | None = None) -> list[str]:
     """Delete exactly the archives taken before now - retention (default 90 days), with their hashes."""
-    target = target or _target(settings)
+    target = target or settings.backup_url
     days = settings.backup_retention_days if retention_days is None else retention_days
     cutoff = (now or (lambda: datetime.now(UTC)))() - timedelta(days=days)
     fs, root = fsspec.core.url_to_fs(target)
@@ -219,11 +212,7 @@ def verify(archive: Path, expected_sha256: str | None) -> dict:
                 want = manifest["members"].get(m.name)
                 if want is None or not m.isfile():
                     raise BackupError(f"{archive.name} holds {m.name!r}, which its manifest does not list")
-                h = hashlib.sha256()
-                f = tar.extractfile(m)
-                while block := f.read(CHUNK):
-                    h.update(block)
-                if h.hexdigest() != want["sha256"]:
+                if sha256_stream(tar.extractfile(m), CHUNK) != want["sha256"]:
                     raise BackupError(f"{m.name} in {archive.name} does not match its checksum")
                 seen.add(m.name)
     except (tarfile.TarError, EOFError, OSError, json.JSONDecodeError, KeyError) as e:
@@ -239,8 +228,7 @@ def drill(settings: Settings, scratch: Path, question: str | None = None) -> dic
     archive says it holds (graph counts, index vectors) and, when given, answer a question from it."""
     from kgflow.retrieval.engine import RetrievalEngine
 
-    target = _target(settings)
-    done = restore(latest(target), scratch)
+    done = restore(latest(settings.backup_url), scratch)
     restored = settings.model_copy(update={"home": scratch, "landing": None, "backup_target": None})
     archived = done["holds"]
     problems = []

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from kgflow.config import get_settings
-from kgflow.netutil import wait_http
+from kgflow.netutil import port_free, wait_http
 from kgflow.orchestration.airflow_home import airflow_env, ensure_connections, ensure_metadata_db
 
 
@@ -52,17 +52,6 @@ def running(name: str) -> int | None:
         return None
     pid = int(pid_file.read_text())
     return pid if pid_alive(pid) else None
-
-
-def port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def start(port: int = 8080) -> dict:
