@@ -37,13 +37,14 @@ def main() -> None:
     from kgflow.orchestration.run_dag import test_dag
     from kgflow.parse.document import parse_document
     from kgflow.parse.sniff import Limits
+    from kgflow.sources import open_source
     from kgflow.sources.changes import scan
     from kgflow.vectors.embedder import Embedder
 
     s = get_settings()
     generate_corpus(s.landing_dir, n_docs=args.docs, wiki_passages=WIKI if WIKI.exists() else None,
                     max_document_bytes=s.max_document_bytes)
-    files = scan(s.landing_dir)
+    files = scan(open_source(s.source_configs[0], s))
     files = files[files["size_bytes"] <= s.max_document_bytes]  # the oversized file is quarantined unread
     mb = files["size_bytes"].sum() / 1e6
     n = len(files)

@@ -23,7 +23,9 @@ with DAG(
     params={
         # optional fields allow null: a string type alone makes the trigger form demand a value
         "source": Param(None, type=["null", "string"],
-                        description="Landing path or file:// URI; empty = configured landing zone"),
+                        description="Scan only this configured source (its name), or a folder/URL as a source of "
+                                    "its own; empty = every configured source. Documents of sources not "
+                                    "scanned are never retired"),
         "full_rebuild": Param(False, type="boolean", description="Re-ingest everything and rebuild the index"),
         "dry_run": Param(False, type="boolean", description="Parse, extract and validate only; publish nothing"),
         "max_documents": Param(None, type=["null", "integer"], minimum=0,

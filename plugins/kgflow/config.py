@@ -7,11 +7,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = REPO_ROOT / "schemas"
+
+
+SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class SourceConfig(BaseModel):
+    """One place documents come from. Credentials never live here: object stores take theirs from the
+    environment the way their own clients do (AWS_ACCESS_KEY_ID, AWS_PROFILE, instance roles, ...)."""
+
+    name: str = Field(pattern=SOURCE_NAME)  # part of every document's identity: renaming re-ingests the source
+    url: str  # a local folder (path or file://) or any fsspec URL (s3://bucket/prefix, gs://..., memory://...)
+    department: str = ""  # every document of the source belongs to it; "" = the top folder names the department
+    storage_options: dict[str, str | int | float | bool] = Field(default_factory=dict)  # e.g. endpoint_url
 
 
 class Settings(BaseSettings):
@@ -19,6 +32,10 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=REPO_ROOT / "var", description="root of all state on the embedded default")
     landing: Path | None = None  # default: <home>/landing
+    sources: list[SourceConfig] = Field(default_factory=list, description=(
+        'where documents come from, JSON: [{"name": "share", "url": "/mnt/share"}, {"name": "contracts", "url": '
+        '"s3://docs/contracts", "department": "legal"}]; empty: one source "landing" at the landing folder '
+        '(README: Add a source)'))
 
     # Landing-zone policy: what a source may contain and who may read it (fails closed)
     follow_symlinks: bool = False  # symlinks inside the source root; never followed out of it
@@ -194,6 +211,11 @@ class Settings(BaseSettings):
     @property
     def landing_dir(self) -> Path:
         return self.landing or self.home / "landing"
+
+    @property
+    def source_configs(self) -> list[SourceConfig]:
+        """The configured sources; the landing folder alone when none are."""
+        return self.sources or [SourceConfig(name="landing", url=str(self.landing_dir))]
 
     @property
     def state_dir(self) -> Path:

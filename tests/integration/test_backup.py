@@ -9,8 +9,6 @@ import hashlib
 import io
 import json
 import shutil
-import subprocess
-import sys
 import tarfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from kgflow.graph import open_graph_store
-from kgflow.netutil import free_port, wait_http
 from kgflow.ops.backup import MANIFEST, BackupError, archive_name, backup, drill, list_archives, prune, restore
 from kgflow.retrieval.engine import RetrievalEngine
 from kgflow.vectors.index_store import VectorIndexStore
 from tests.integration.gateway_harness import settings_for
+from tests.s3_server import CREDENTIALS, s3_server
 
 pytestmark = pytest.mark.slow
 
@@ -158,28 +156,17 @@ def test_the_restore_drill_restores_the_latest_backup_and_finds_it_whole(live, t
 
 @pytest.fixture()
 def s3(monkeypatch):
-    """moto's S3 server (a real HTTP S3 API on loopback) and fsspec pointed at it through its env config."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_http(f"{url}/", 60, alive=lambda: proc.poll() is None, ok_below=500)
-        for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-                     "FSSPEC_S3_ENDPOINT_URL": url}.items():
-            monkeypatch.setenv(k, v)
-        import boto3
-        import fsspec
+    """moto's S3 server and fsspec pointed at it through its env config."""
+    import fsspec
 
-        boto3.client("s3", endpoint_url=url).create_bucket(Bucket="kgflow-backups")
+    with s3_server("kgflow-backups") as url:
+        for k, v in {**CREDENTIALS, "FSSPEC_S3_ENDPOINT_URL": url}.items():
+            monkeypatch.setenv(k, v)
         saved = dict(fsspec.config.conf)
         fsspec.config.set_conf_env(fsspec.config.conf)  # FSSPEC_S3_ENDPOINT_URL, read now that it is set
         yield "s3://kgflow-backups/nightly"
         fsspec.config.conf.clear()
         fsspec.config.conf.update(saved)
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_an_s3_target_backs_up_and_restores_like_a_directory(live, s3, tmp_path):

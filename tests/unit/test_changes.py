@@ -1,8 +1,17 @@
 from pathlib import Path
 
+from kgflow.config import SourceConfig
 from kgflow.schemas import empty_frame
-from kgflow.sources.changes import change_set, updated_manifest
+from kgflow.sources.changes import change_set as _change_set
+from kgflow.sources.changes import updated_manifest
+from kgflow.sources.local import LocalSource
 from kgflow.sources.policy import DepartmentPolicy
+
+
+def change_set(land: Path, manifest, policy=None, **kw):
+    """The landing folder as the one source "landing"."""
+    source = LocalSource(SourceConfig(name="landing", url=str(land)), policy or DepartmentPolicy())
+    return _change_set([source], manifest, **kw)
 
 
 def _landing(tmp_path: Path) -> Path:

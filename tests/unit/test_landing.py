@@ -5,8 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from kgflow.sources.landing import PathEscape, SourceRefused, check_source, read_under, walk
+from kgflow.sources.base import PathEscape, SourceRefused
+from kgflow.sources.landing import check_source, open_under, walk
 from kgflow.sources.policy import DepartmentPolicy, InvalidDepartment
+
+
+def read_under(root: Path, rel: bytes, follow_symlinks: bool = False) -> bytes:
+    with open_under(root, rel, follow_symlinks) as f:
+        return f.read()
 
 
 @pytest.fixture()

@@ -48,16 +48,23 @@ def corpus(
 
 @app.command()
 def ingest(
-    source: Annotated[str, typer.Option(help="landing path or file:// URI")] = "",
+    source: Annotated[str, typer.Option(help="a configured source's name, or a folder/URL scanned as a source of "
+                                             "its own; empty: every configured source")] = "",
     full_rebuild: Annotated[bool, typer.Option("--full-rebuild")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
     max_documents: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Run the knowledge_ingest DAG once (real Airflow, dag.test) and print what was built."""
     from kgflow.cli.progress import run_dag_with_progress
+    from kgflow.sources import SourceRefused, kind_of, select_sources
 
-    if source and not Path(source.removeprefix("file://")).exists():
-        fail(f"source {source} does not exist: give an existing folder (or leave --source out for the landing zone)")
+    try:
+        chosen = select_sources(get_settings(), source)
+    except SourceRefused as e:
+        fail(str(e))
+    if source and kind_of(chosen[0].url) == "local" and not Path(chosen[0].url.removeprefix("file://")).exists():
+        fail(f"source {source} does not exist: give an existing folder, a configured source's name, "
+             "or leave --source out to scan every configured source")
     conf = {"source": source, "full_rebuild": full_rebuild, "dry_run": dry_run, "max_documents": max_documents}
     console.print(f"[bold]knowledge_ingest[/] {json.dumps(conf)}")
     rc, run, log = run_dag_with_progress("knowledge_ingest", conf, console)

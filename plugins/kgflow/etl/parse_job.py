@@ -25,18 +25,17 @@ PARSED_DDL = (
 )
 
 
-def parse_row(row, limits, chunking: dict, follow_symlinks: bool):
+def parse_row(row, sources: dict, limits, chunking: dict):
     """One changes row -> ParsedDocument; reading failures are quarantine reasons like parsing ones."""
-    from pathlib import Path
+    from urllib.parse import unquote
 
     from kgflow.parse.document import ParsedDocument, parse_document
-    from kgflow.sources.landing import FileTooLarge, PathEscape, display_name, read_under, unquote_rel
+    from kgflow.sources.base import FileTooLarge, PathEscape
 
     if isinstance(row.reason, str):  # refused at discovery (link, forbidden, bad department): never opened
         return ParsedDocument(row.doc_id, quarantine_reason=row.reason, quarantine_detail=row.detail)
-    rel = unquote_rel(row.rel_path)
     try:
-        data = read_under(Path(row.root), rel, follow_symlinks, limits.max_bytes)
+        data = sources[row.source].read(row.rel_path, limits.max_bytes)
     except FileTooLarge as e:
         return ParsedDocument(row.doc_id, quarantine_reason="too_large", quarantine_detail=str(e.strerror))
     except PathEscape:
@@ -44,21 +43,27 @@ def parse_row(row, limits, chunking: dict, follow_symlinks: bool):
                               quarantine_detail="became a symbolic link after discovery: not followed")
     except OSError as e:
         return ParsedDocument(row.doc_id, quarantine_reason="unreadable",
-                              quarantine_detail=f"cannot be read: {e.strerror}")
-    return parse_document(data, display_name(rel), row.doc_id, limits, **chunking)
+                              quarantine_detail=f"cannot be read: {e.strerror or e}")
+    name = unquote(row.rel_path.rsplit("/", 1)[-1], errors="replace")
+    return parse_document(data, name, row.doc_id, limits, **chunking)
 
 
-def parse_partition(limits, chunking: dict, follow_symlinks: bool, memory_mb: int) -> callable:
+def parse_partition(run_dir: str, limits, chunking: dict, memory_mb: int) -> callable:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from pathlib import Path
+
         from kgflow.config import offline_env
         from kgflow.etl.worker import bound_memory
+        from kgflow.ingest.steps import run_sources
 
         offline_env()
         bound_memory(memory_mb)
+        # each executor opens the run's sources itself (an S3 client here, not on the driver)
+        sources = run_sources(Path(run_dir), get_settings())
         for batch in batches:
             out = []
             for row in batch.itertuples(index=False):
-                p = parse_row(row, limits, chunking, follow_symlinks)
+                p = parse_row(row, sources, limits, chunking)
                 out.append({
                     "doc_id": row.doc_id, "uri": row.uri, "sha256": row.sha256, "department": row.department,
                     "acl": list(row.acl), "size_bytes": int(row.size_bytes), "title": p.title,
@@ -87,7 +92,7 @@ def run(spark, run_dir) -> dict[str, int]:
     n = changes.count()
     # one document per task slot, spread evenly: parse cost is per document, not per byte
     parsed = changes.repartition(output_partitions(spark, n, per_core=4)).mapInPandas(
-        parse_partition(limits, chunking, s.follow_symlinks, s.parse_worker_memory_mb), schema=PARSED_DDL).cache()
+        parse_partition(str(run_dir), limits, chunking, s.parse_worker_memory_mb), schema=PARSED_DDL).cache()
     ok = parsed.filter(F.col("reason").isNull())
     docs = ok.select("doc_id", "uri", "title", "sha256", "department", "acl", "format", "size_bytes", "n_elements",
                      F.size("chunks").cast("int").alias("n_chunks"), "duplicate_of")

@@ -17,9 +17,8 @@ from kgflow.quality.gate import QualityGateFailed
 from kgflow.quality.gate import check as check_quality
 from kgflow.quality.validate import ValidationFailed, validate_tables
 from kgflow.retrieval.kb_snapshot import write_snapshot
+from kgflow.sources import kind_of, open_source, select_sources
 from kgflow.sources.changes import PENDING, change_set, load_manifest, updated_manifest
-from kgflow.sources.landing import check_source
-from kgflow.sources.policy import DepartmentPolicy
 from kgflow.vectors.index_store import VectorIndexStore
 
 log = logging.getLogger("kgflow.ingest")
@@ -32,13 +31,15 @@ _STATE_DIRS = ("secrets", "state", "runs", "graph", "index", "audit", "models", 
 def forbidden_paths(s: Settings) -> list[Path]:
     """kgflow's own state and secrets: never a source, never read as a document."""
     home = s.home.resolve()
-    keep = None
-    landing = s.landing_dir.resolve()
-    if landing.is_relative_to(home) and landing != home:
-        keep = landing.relative_to(home).parts[0]
+    keep: set[str] = set()  # top folders of home that hold a local source (the landing folder by default)
+    for c in s.source_configs:
+        if kind_of(c.url) == "local":
+            root = Path(c.url.removeprefix("file://")).expanduser().resolve()
+            if root.is_relative_to(home) and root != home:
+                keep.add(root.relative_to(home).parts[0])
     children = {p.name for p in home.iterdir()} if home.is_dir() else set()
-    paths = [home / n for n in sorted(children | set(_STATE_DIRS)) if n != keep]
-    if keep is None:
+    paths = [home / n for n in sorted(children | set(_STATE_DIRS)) if n not in keep]
+    if not keep:
         paths.append(home)
     paths += [Path(p) for p in (s.api_keys_file,) if p]
     return paths
@@ -46,24 +47,36 @@ def forbidden_paths(s: Settings) -> list[Path]:
 
 def discover(run_id: str, source: str | None = None, full_rebuild: bool = False,
              max_documents: int | None = None, settings: Settings | None = None) -> dict:
+    """List the run's sources (all configured ones, or the one named), diff them against the manifest.
+
+    The sources scanned are saved with the run (`sources.json`): the Spark stages rebuild them from it on
+    every executor and read each document through its own source."""
     s = settings or get_settings()
-    landing = Path(source.removeprefix("file://")) if source else s.landing_dir
+    configs = select_sources(s, source)
     forbidden = forbidden_paths(s)
-    landing = check_source(landing, forbidden)
+    sources = [open_source(c, s, forbidden) for c in configs]
+    for src in sources:
+        src.check()
     run = run_dir(s.runs_dir, run_id)
     private_dir(run)
-    changes = change_set(landing, load_manifest(s.manifest_path), full_rebuild, max_documents,
-                         policy=DepartmentPolicy.from_settings(s), follow_symlinks=s.follow_symlinks,
-                         forbidden=forbidden)
+    write_json(run, "sources.json", [c.model_dump() for c in configs])
+    changes = change_set(sources, load_manifest(s.manifest_path), full_rebuild, max_documents)
     changes.to_parquet(run / "changes.parquet", index=False)
     counts = changes["change"].value_counts().to_dict()
     rejected = changes["reason"].notna() & changes["change"].isin(PENDING)
-    summary = {"run_dir": str(run), "landing": str(landing), "full_rebuild": full_rebuild,
+    summary = {"run_dir": str(run), "sources": [c.name for c in configs], "full_rebuild": full_rebuild,
                **{k: int(counts.get(k, 0)) for k in ("new", "changed", "unchanged", "deleted")},
                "rejected_at_discovery": int(rejected.sum())}
     write_json(run, "discover.json", summary)
     log.info("discovered %s", summary)
     return summary
+
+
+def run_sources(run: Path, s: Settings) -> dict:
+    """The run's sources by name, rebuilt from what discovery saved (on whichever host reads documents)."""
+    from kgflow.config import SourceConfig
+
+    return {c["name"]: open_source(SourceConfig(**c), s) for c in read_json(run, "sources.json")}
 
 
 def pending_documents(run: Path) -> int:

@@ -1,65 +1,58 @@
-"""Discovery: walk the landing zone safely, hash content, diff against the manifest of what was ingested."""
+"""Discovery: list every source, diff against the manifest of what was ingested, hash what may have changed."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from kgflow.ids import stable_id
 from kgflow.parse.sniff import extension
 from kgflow.schemas import arrow_schema, empty_frame
-from kgflow.sources.landing import Entry, display_name, sha256_under, walk
-from kgflow.sources.policy import DepartmentPolicy, InvalidDepartment
+from kgflow.sources.base import DocumentSource, document_id
 
 PENDING = ("new", "changed")
+DEFAULT_SOURCE = "landing"  # manifests written before sources had names hold only the landing folder's
 
 
-def document_id(rel_path: str) -> str:
-    """Identity of a document is its place in the landing zone; its content is its sha256."""
-    return stable_id("doc", rel_path)
+def scan(source: DocumentSource, known: pd.DataFrame | None = None, full_rebuild: bool = False) -> pd.DataFrame:
+    """One row per entry of `source`, with its change against `known` (its manifest rows, by doc_id).
 
-
-def _marker(kind: str, entry: Entry) -> str:
-    """A version for an entry that is never read (a link, an unreadable file): its kind and size, so it
-    is quarantined once and not again until it changes, without touching what it points to."""
-    return hashlib.sha256(f"{kind}:{entry.size}".encode()).hexdigest()
-
-
-def scan(landing: Path, policy: DepartmentPolicy | None = None, follow_symlinks: bool = False,
-         forbidden: list[Path] | None = None) -> pd.DataFrame:
-    """One row per landing-zone entry. Entries that must not be read carry a quarantine reason already."""
-    policy = policy or DepartmentPolicy()
-    root = Path(os.path.realpath(landing))
+    An entry whose version matches the manifest is unchanged without being read; any other is hashed
+    (a folder's version already is the hash), and one whose content turns out the same stays unchanged.
+    """
+    known = known if known is not None else empty_frame("manifest").set_index("doc_id")
     rows = []
-    for entry in walk(root, follow_symlinks, forbidden):
-        name = os.fsdecode(entry.rel)
-        reason, detail = entry.reason, entry.detail
-        try:
-            dept, acl = policy.assign(entry.parts)
-        except InvalidDepartment as e:
-            dept, acl = "", []
-            reason, detail = reason or "invalid_department", detail or str(e)
-        sha = None
-        if reason is None:
+    for e in source.list():
+        doc_id = document_id(source.name, e.rel)
+        reason, detail, sha = e.reason, e.detail, None
+        prior = known.loc[doc_id] if doc_id in known.index else None
+        if reason is not None:
+            sha = e.version
+        elif prior is not None and not full_rebuild and prior["version"] == e.version:
+            sha = prior["sha256"]
+        elif source.version_is_sha256:
+            sha = e.version
+        else:
             try:
-                sha = sha256_under(root, entry.rel, follow_symlinks)
-            except OSError as e:  # vanished, permission denied, turned into a link since the walk
-                reason, detail = "unreadable", f"cannot be read: {os.strerror(e.errno or 0)}"
-        rows.append({"doc_id": document_id(name), "uri": root.as_uri() + "/" + entry.rel_quoted,
-                     "root": str(root), "rel_path": entry.rel_quoted,
-                     "ext": extension(display_name(entry.rel)), "department": dept,
-                     "acl": acl, "sha256": sha or _marker(reason, entry), "size_bytes": entry.size,
-                     "reason": reason, "detail": detail})
+                sha = source.sha256(e.rel)
+            except OSError as err:
+                reason, detail = "unreadable", f"cannot be read: {os.strerror(err.errno or 0) or err}"
+                sha = e.version
+        change = ("new" if prior is None else "changed" if full_rebuild or prior["sha256"] != sha else "unchanged")
+        rows.append({"doc_id": doc_id, "source": source.name, "uri": e.uri, "rel_path": e.rel,
+                     "ext": extension(e.name), "department": e.department, "acl": list(e.acl), "version": e.version,
+                     "sha256": sha, "size_bytes": e.size, "reason": reason, "detail": detail, "change": change})
     return pd.DataFrame(rows, columns=list(arrow_schema("changes").names)) if rows else empty_frame("changes")
 
 
 def load_manifest(path: Path) -> pd.DataFrame:
     if not path.exists():
         return empty_frame("manifest")
-    return pd.read_parquet(path).reindex(columns=arrow_schema("manifest").names)  # older manifests: new columns
+    manifest = pd.read_parquet(path).reindex(columns=arrow_schema("manifest").names)  # older: new columns
+    manifest["source"] = manifest["source"].fillna(DEFAULT_SOURCE)
+    manifest["version"] = manifest["version"].fillna(manifest["sha256"])
+    return manifest
 
 
 def duplicates_of(found: pd.DataFrame, manifest: pd.DataFrame) -> list[str | None]:
@@ -77,27 +70,28 @@ def duplicates_of(found: pd.DataFrame, manifest: pd.DataFrame) -> list[str | Non
             for doc_id, sha, reason in zip(found["doc_id"], found["sha256"], found["reason"], strict=True)]
 
 
-def change_set(landing: Path, manifest: pd.DataFrame, full_rebuild: bool = False,
-               max_documents: int | None = None, **scan_options) -> pd.DataFrame:
-    """One row per document with change = new | changed | unchanged | deleted.
+def change_set(sources: list[DocumentSource], manifest: pd.DataFrame, full_rebuild: bool = False,
+               max_documents: int | None = None) -> pd.DataFrame:
+    """One row per document of the scanned sources: change = new | changed | unchanged | deleted.
 
-    A full rebuild treats every known document as changed (retired, then re-ingested). With
-    max_documents, pending work beyond the cap is left for the next run (the manifest won't have it).
+    Only documents of a scanned source can be deleted: a source left out of a run (or another source)
+    keeps its documents. A full rebuild treats every known document as changed (retired, then
+    re-ingested). With max_documents, pending work beyond the cap is left for the next run.
     """
-    found = scan(landing, **scan_options)
-    known = manifest.set_index("doc_id")["sha256"].to_dict()
-    found["change"] = [
-        "new" if d not in known else "changed" if (full_rebuild or known[d] != s) else "unchanged"
-        for d, s in zip(found["doc_id"], found["sha256"], strict=True)
-    ]
+    frames, gone = [], []
+    for source in sources:
+        known = manifest[manifest["source"] == source.name].set_index("doc_id")
+        found = scan(source, known, full_rebuild)
+        frames.append(found)
+        lost = known[~known.index.isin(set(found["doc_id"]))].reset_index()
+        gone.append(pd.DataFrame({"doc_id": lost["doc_id"], "source": source.name, "uri": lost["uri"],
+                                  "version": lost["version"], "sha256": lost["sha256"], "change": "deleted"}))
+    found = pd.concat(frames, ignore_index=True) if frames else empty_frame("changes")
     found["duplicate_of"] = duplicates_of(found, manifest)
-    present = set(found["doc_id"])
     if max_documents is not None and max_documents >= 0:
         pending = found.index[found["change"].isin(PENDING)]
         found = found.drop(pending[max_documents:])
-    gone = manifest[~manifest["doc_id"].isin(present)]
-    deleted = pd.DataFrame({"doc_id": gone["doc_id"], "uri": gone["uri"], "sha256": gone["sha256"],
-                            "change": "deleted"})
+    deleted = pd.concat(gone, ignore_index=True) if gone else pd.DataFrame()
     out = pd.concat([found, deleted], ignore_index=True) if len(deleted) else found
     return out.reindex(columns=arrow_schema("changes").names)
 
@@ -105,9 +99,13 @@ def change_set(landing: Path, manifest: pd.DataFrame, full_rebuild: bool = False
 def updated_manifest(manifest: pd.DataFrame, changes: pd.DataFrame, quarantined: set[str], run_id: str) -> pd.DataFrame:
     processed = changes[changes["change"].isin(PENDING)]
     deleted = set(changes.loc[changes["change"] == "deleted", "doc_id"])
-    keep = manifest[~manifest["doc_id"].isin(set(processed["doc_id"]) | deleted)]
+    keep = manifest[~manifest["doc_id"].isin(set(processed["doc_id"]) | deleted)].copy()
+    # an unchanged document whose version moved (touched, re-uploaded) is not hashed again next run
+    seen = changes[changes["change"] == "unchanged"].set_index("doc_id")["version"]
+    keep["version"] = keep["doc_id"].map(seen).fillna(keep["version"])
     fresh = pd.DataFrame({
-        "doc_id": processed["doc_id"], "uri": processed["uri"], "sha256": processed["sha256"],
+        "doc_id": processed["doc_id"], "source": processed["source"], "uri": processed["uri"],
+        "version": processed["version"], "sha256": processed["sha256"],
         "status": ["quarantined" if d in quarantined else "ingested" for d in processed["doc_id"]],
         "run_id": run_id, "duplicate_of": processed["duplicate_of"],
     })

@@ -15,16 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
+from kgflow.sources.base import PathEscape, SourceRefused
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO never hangs us
-
-
-class SourceRefused(Exception):
-    """The configured source itself may not be read (a run-level configuration error)."""
-
-
-class PathEscape(OSError):
-    """A relative path that would leave the source root (.., an absolute path, a link pointing out)."""
 
 
 @dataclass(frozen=True)
@@ -174,28 +168,3 @@ def open_under(root: Path, rel: bytes, follow_symlinks: bool = False):
         f.close()
         raise OSError(errno.EINVAL, "not a regular file")
     return f
-
-
-def read_under(root: Path, rel: bytes, follow_symlinks: bool = False, max_bytes: int | None = None) -> bytes:
-    """The whole file (see open_under), refusing more than max_bytes even if it grows while read."""
-    with open_under(root, rel, follow_symlinks) as f:
-        size = os.fstat(f.fileno()).st_size
-        if max_bytes is not None and size > max_bytes:
-            raise FileTooLarge(size, max_bytes)
-        data = f.read(max_bytes + 1 if max_bytes is not None else -1)
-    if max_bytes is not None and len(data) > max_bytes:
-        raise FileTooLarge(len(data), max_bytes)
-    return data
-
-
-class FileTooLarge(OSError):
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(errno.EFBIG, f"{size} bytes exceeds the limit of {limit}")
-        self.size, self.limit = size, limit
-
-
-def sha256_under(root: Path, rel: bytes, follow_symlinks: bool = False) -> str:
-    from kgflow.ids import sha256_stream
-
-    with open_under(root, rel, follow_symlinks) as f:
-        return sha256_stream(f)

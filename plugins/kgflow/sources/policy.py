@@ -1,4 +1,4 @@
-"""Who may read a landing-zone document: its department, from the top folder, failing closed.
+"""Who may read a source's document: its department (from the top folder, or fixed per source), failing closed.
 
 A folder name is a department only when it is a plain lower-case name; `*` (the "every department"
 marker in ACLs and tokens) or any other odd name is never one. Files at the root of the source get the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 ALL = "*"
 DEPARTMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -27,17 +28,29 @@ def valid_department(name: object) -> bool:
     return isinstance(name, str) and bool(DEPARTMENT_NAME.match(name))
 
 
+class DepartmentMapping(Protocol):
+    """(department, acl) for a document at `parts` below its source root; raises InvalidDepartment."""
+
+    def assign(self, parts: list[str]) -> tuple[str, list[str]]: ...
+
+
+def _check(names: list[str]) -> None:
+    for name in names:
+        if name and not valid_department(name):
+            raise InvalidDepartment(f"configured department {name!r} is not a valid department name "
+                                    f"(lower-case letters, digits, '-' and '_')")
+
+
 @dataclass(frozen=True)
 class DepartmentPolicy:
+    """The default mapping: the top folder names the department, as the file share's own folders do."""
+
     root_department: str = ""
     public_departments: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, s) -> DepartmentPolicy:
-        for name in [s.root_department, *s.public_departments]:
-            if name and not valid_department(name):
-                raise InvalidDepartment(f"configured department {name!r} is not a valid department name "
-                                        f"(lower-case letters, digits, '-' and '_')")
+        _check([s.root_department, *s.public_departments])
         return cls(s.root_department, frozenset(s.public_departments))
 
     def assign(self, parts: list[str]) -> tuple[str, list[str]]:
@@ -53,6 +66,25 @@ class DepartmentPolicy:
                 raise InvalidDepartment(f"folder {shown!r} is not a valid department name (lower-case letters, "
                                         f"digits, '-' and '_'); its documents are not published")
         return dept, [ALL] if dept in self.public_departments else [dept]
+
+
+@dataclass(frozen=True)
+class FixedDepartment:
+    """Every document of a source belongs to one department (a bucket that is legal's, say)."""
+
+    department: str
+    public_departments: frozenset[str] = frozenset()
+
+    def assign(self, parts: list[str]) -> tuple[str, list[str]]:
+        return self.department, [ALL] if self.department in self.public_departments else [self.department]
+
+
+def policy_for(source, s) -> DepartmentMapping:
+    """The mapping a configured source asked for: a fixed department, else the top folder."""
+    if source.department:
+        _check([source.department, *s.public_departments])
+        return FixedDepartment(source.department, frozenset(s.public_departments))
+    return DepartmentPolicy.from_settings(s)
 
 
 def may_read(acl: list[str] | tuple[str, ...], departments: frozenset[str] | None) -> bool:
