@@ -18,8 +18,9 @@ if ! command -v java >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
 fi
 # Debian packages the tests run for real: Redis (the shared rate-limit store), Prometheus with promtool,
-# the Pushgateway and Alertmanager with amtool (operations), docker-compose 1.29 (validates the compose file).
-APT_WANT="redis-server prometheus prometheus-pushgateway prometheus-alertmanager docker-compose"
+# the Pushgateway and Alertmanager with amtool (operations), docker-compose 1.29 (validates the compose file),
+# Chromium and its driver (the Airflow UI browser test).
+APT_WANT="redis-server prometheus prometheus-pushgateway prometheus-alertmanager docker-compose chromium chromium-driver"
 APT_MISSING=$(for p in $APT_WANT; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -n "$APT_MISSING" ]; then
   echo "[install] installing Debian packages:" $APT_MISSING

@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_up_writes_the_spark_connection_where_the_ui_lists_it(kg_home):
+def test_up_writes_the_spark_and_neo4j_connections_where_the_ui_lists_them(kg_home):
     # a process of its own: Airflow reads AIRFLOW_HOME once per process, and this home is new
     code = ("from kgflow.orchestration.airflow_home import airflow_env, ensure_connections; airflow_env(); "
             "print(ensure_connections()); print(ensure_connections()); "
@@ -20,4 +20,4 @@ def test_up_writes_the_spark_connection_where_the_ui_lists_it(kg_home):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     lines = out.stdout.strip().splitlines()
     assert out.returncode == 0, out.stderr[-2000:]
-    assert lines[-3:] == ["['spark_default']", "[]", "spark local[2]"]  # added once, then left as it is
+    assert lines[-3:] == ["['spark_default', 'neo4j_default']", "[]", "spark local[2]"]  # added once, then kept

@@ -69,3 +69,19 @@ def test_airflow_on_another_port_tells_its_task_runners_that_port_and_listens_on
     env = api_env(18080)
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
     assert env["AIRFLOW__API__HOST"] == "127.0.0.1" and env["AIRFLOW__API__PORT"] == "18080"
+
+
+def test_triggering_with_no_airflow_started_says_how_to_start_it(empty_home):
+    result, lines = _run("trigger", "knowledge_ingest")
+    assert result.exit_code == 1 and len(lines) <= 2 and "kgflow up" in result.output
+
+
+def test_triggering_an_unreachable_airflow_names_the_address_and_what_to_do(empty_home):
+    url = f"http://127.0.0.1:{free_port()}"
+    result, lines = _run("trigger", "knowledge_ingest", "--url", url)
+    assert result.exit_code == 1 and len(lines) <= 2 and url in result.output and "--url" in result.output
+
+
+def test_a_conf_that_is_not_json_is_refused_before_anything_is_sent(empty_home):
+    result, lines = _run("trigger", "knowledge_ingest", "--conf", "{dry_run: true}")
+    assert result.exit_code == 1 and len(lines) <= 2 and "--conf is not JSON" in result.output

@@ -149,6 +149,54 @@ def up(port: int = 8080) -> None:
 
 
 @app.command()
+def trigger(
+    dag_id: Annotated[str, typer.Argument(help="e.g. knowledge_ingest, model_refresh, kb_backup")],
+    conf: Annotated[str, typer.Option(help="the run's params as JSON, e.g. '{\"dry_run\": true}'")] = "{}",
+    url: Annotated[str | None, typer.Option(help="Airflow API (default: the one `kgflow up` started)")] = None,
+    username: Annotated[str, typer.Option(envvar="KGFLOW_AIRFLOW_USERNAME")] = "admin",
+    password: Annotated[str | None, typer.Option(envvar="KGFLOW_AIRFLOW_PASSWORD",
+                                                 help="default: the password `kgflow up` generated")] = None,
+    unpause: Annotated[bool, typer.Option("--unpause", help="unpause the DAG first (its schedule starts too)")]
+    = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the run to its end")] = True,
+) -> None:
+    """Trigger a DAG run on a running Airflow through its REST API and follow it task by task."""
+    from kgflow.orchestration.airflow_api import AirflowApi, AirflowApiError
+    from kgflow.orchestration.airflow_home import airflow_env
+    from kgflow.orchestration.standalone import admin_password, local_api_url
+
+    try:
+        params = json.loads(conf)
+    except json.JSONDecodeError as e:
+        fail(f"--conf is not JSON ({e.msg} at {e.pos}): give an object such as '{{\"dry_run\": true}}'")
+    if not isinstance(params, dict):
+        fail("--conf must be a JSON object of the DAG's params, such as '{\"dry_run\": true}'")
+    url = url or local_api_url()
+    if url is None:
+        fail("no Airflow started by `kgflow up` in this home: start it with `kgflow up`, or give --url")
+    password = password or admin_password(Path(airflow_env()["AIRFLOW_HOME"])) or ""
+    try:
+        with AirflowApi(url, username, password) as api:
+            api.login()
+            if api.dag(dag_id)["is_paused"]:
+                if not unpause:
+                    fail(f"{dag_id} is paused (DAGs start paused): unpause it in the UI, or add --unpause")
+                api.unpause(dag_id)
+                console.print(f"{dag_id}: unpaused")
+            run = api.trigger(dag_id, params)
+            run_id = run["dag_run_id"]
+            console.print(f"[bold]{dag_id}[/] run {run_id}  {url}/dags/{dag_id}/runs/{run_id}", soft_wrap=True)
+            if not wait:
+                return
+            state = api.follow(dag_id, run_id, lambda task, st: console.print(f"  {task}: {st}"))
+    except AirflowApiError as e:
+        fail(str(e))
+    console.print(f"{dag_id} run {run_id}: {state}")
+    if state != "success":
+        raise typer.Exit(1)
+
+
+@app.command()
 def down() -> None:
     """Stop everything `kgflow up` / `kgflow serve --background` started."""
     from kgflow.orchestration.standalone import stop_all

@@ -1,4 +1,6 @@
-"""Neo4j 5 through the official driver; connection details from the Airflow Connection `neo4j_default`."""
+"""Neo4j 5 through the official driver, which the Neo4j provider's `Neo4jHook` builds from the Airflow
+Connection (`neo4j_default`): the same Connection means the same server, scheme and TLS to kgflow and to
+the provider's own operators (extras `neo4j_scheme`, `encrypted`, `certs_trusted_ca`, `certs_self_signed`)."""
 
 from __future__ import annotations
 
@@ -29,15 +31,13 @@ class Neo4jGraphStore(GraphStore):
 
     @classmethod
     def from_connection(cls, conn_id: str, batch_size: int = 5000) -> Neo4jGraphStore:
-        """Resolve the Airflow Connection (also from AIRFLOW_CONN_* outside a worker) into a driver."""
-        import neo4j
-        from airflow.sdk import BaseHook
+        """The provider's hook resolves the Connection (also from AIRFLOW_CONN_* outside a worker) and builds
+        the driver; the Connection's schema names the database, as the hook's own `run` reads it."""
+        from airflow.providers.neo4j.hooks.neo4j import Neo4jHook
 
-        conn = BaseHook.get_connection(conn_id)
-        scheme = (conn.extra_dejson or {}).get("scheme", "neo4j")
-        uri = f"{scheme}://{conn.host}:{conn.port or 7687}"
-        driver = neo4j.GraphDatabase.driver(uri, auth=(conn.login, conn.password))
-        return cls(driver, database=conn.schema or None, batch_size=batch_size)
+        hook = Neo4jHook(conn_id=conn_id)
+        driver = hook.get_conn()
+        return cls(driver, database=hook.connection.schema or None, batch_size=batch_size)
 
     def ensure_schema(self) -> None:
         for stmt in neo4j_ddl():

@@ -47,16 +47,20 @@ def ensure_metadata_db() -> Path:
 
 
 def ensure_connections() -> list[str]:
-    """Write the Spark connection kgflow uses into the metadata database when it is not there yet, so it shows
-    (and can be edited) under Admin -> Connections; returns the ids it added. An AIRFLOW_CONN_* variable or
-    a secrets backend still takes precedence, as Airflow resolves them first."""
+    """Write the Spark and Neo4j connections kgflow uses into the metadata database when they are not there
+    yet, so they show (and can be edited) under Admin -> Connections; returns the ids it added. Neo4j's has
+    no password: an operator sets it there (or in AIRFLOW_CONN_NEO4J_DEFAULT) before choosing neo4j.
+    An AIRFLOW_CONN_* variable or a secrets backend still takes precedence, as Airflow resolves them first."""
     ensure_metadata_db()
     from airflow.models import Connection
     from airflow.utils.session import create_session
 
     s = get_settings()
     wanted = [Connection(conn_id=s.spark_conn_id, conn_type="spark", host=s.spark_master,
-                         description="kgflow: spark-submit master (local[N] or spark://host:7077)")]
+                         description="kgflow: spark-submit master (local[N] or spark://host:7077)"),
+              Connection(conn_id=s.neo4j_conn_id, conn_type="neo4j", host="127.0.0.1", port=7687, login="neo4j",
+                         description="kgflow: the Neo4j server used when KGFLOW_GRAPH_BACKEND=neo4j "
+                                     "(set its password; extras as the Neo4j provider reads them)")]
     added = []
     with create_session() as session:
         for conn in wanted:

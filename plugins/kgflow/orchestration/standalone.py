@@ -67,9 +67,21 @@ def start(port: int = 8080) -> dict:
     pid, log = spawn("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"])
     if not wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 180, lambda: pid_alive(pid)):
         raise RuntimeError(f"Airflow did not become healthy; see {log}")
-    pw_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-    password = json.loads(pw_file.read_text()).get("admin") if pw_file.exists() else "(see log)"
+    (_run_dir() / "airflow.json").write_text(json.dumps({"url": f"http://127.0.0.1:{port}", "pid": pid}))
+    password = admin_password(Path(env["AIRFLOW_HOME"])) or "(see log)"
     return {"pid": pid, "log": str(log), "password": password}
+
+
+def admin_password(airflow_home: Path) -> str | None:
+    """The admin password Airflow standalone generated (the simple auth manager's file)."""
+    pw_file = airflow_home / "simple_auth_manager_passwords.json.generated"
+    return json.loads(pw_file.read_text()).get("admin") if pw_file.exists() else None
+
+
+def local_api_url() -> str | None:
+    """Where the Airflow that `kgflow up` started in this home serves its API, while it runs."""
+    info = _run_dir() / "airflow.json"
+    return json.loads(info.read_text())["url"] if info.exists() and running("airflow") else None
 
 
 def pid_alive(pid: int) -> bool:
