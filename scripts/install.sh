@@ -6,7 +6,11 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV="${KGFLOW_VENV:-$ROOT/.venv}"
 STAMP="$VENV/.kgflow-install-stamp"
-WANT=$(cat pyproject.toml scripts/install.sh | sha256sum | cut -d' ' -f1)
+# KGFLOW_EXTRAS: dev (default: tests and their Debian packages) or production (the compose image).
+# KGFLOW_DEPS_ONLY=1 installs the dependencies without the project, so an image layer caches them.
+EXTRAS="${KGFLOW_EXTRAS:-dev}"
+DEPS_ONLY="${KGFLOW_DEPS_ONLY:-0}"
+WANT=$( (cat pyproject.toml scripts/install.sh; echo "$EXTRAS $DEPS_ONLY") | sha256sum | cut -d' ' -f1)
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   echo "[install] up to date ($VENV)"; exit 0
@@ -21,6 +25,7 @@ fi
 # the Pushgateway and Alertmanager with amtool (operations), docker-compose 1.29 (validates the compose file),
 # Chromium and its driver (the Airflow UI browser test).
 APT_WANT="redis-server prometheus prometheus-pushgateway prometheus-alertmanager docker-compose chromium chromium-driver"
+case ",$EXTRAS," in *,dev,*) ;; *) APT_WANT="" ;; esac
 APT_MISSING=$(for p in $APT_WANT; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -n "$APT_MISSING" ]; then
   echo "[install] installing Debian packages:" $APT_MISSING
@@ -38,7 +43,22 @@ pipq install -q torch==2.13.0
 # llama.cpp: a native build picks AMX/AVX-512 here and segfaults in decode; these flags are portable.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 echo "[install] resolving the stack (first run builds llama.cpp: a few minutes)"
-pipq install -q torch==2.13.0 -e ".[dev]"
+if [ "$DEPS_ONLY" = 1 ]; then
+  set -f  # requirement strings hold [extras]: no globbing
+  # shellcheck disable=SC2046
+  pipq install -q torch==2.13.0 $("$PY" - "$EXTRAS" <<'PY'
+import sys, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+wanted = list(project["dependencies"])
+for extra in filter(None, sys.argv[1].split(",")):
+    wanted += project["optional-dependencies"][extra]
+print(" ".join(w.replace(" ", "") for w in wanted))
+PY
+)
+  set +f
+else
+  pipq install -q torch==2.13.0 -e ".[$EXTRAS]"
+fi
 # timm pulls PyPI torchvision, which fails beside the CPU torch and breaks sentence-transformers.
 pipq uninstall -q -y torchvision 2>/dev/null || true
 

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     quality_gate_budget_chars: int = 6000  # context characters per golden question when the gate measures recall
 
     # Compute
-    spark_master: str = "local[2]"  # spark_default's master unless AIRFLOW_CONN_SPARK_DEFAULT is set
+    spark_master: str = "local[2]"  # master written into spark_default when kgflow creates it; then edit the Connection
     spark_conn_id: str = "spark_default"  # Airflow Connection spark-submit uses
 
     # Graph
@@ -164,6 +164,7 @@ class Settings(BaseSettings):
     refresh_min_new_chunks: int = 1  # new chunks before model_refresh trains
     deployer: Literal["local", "docker", "vllm"] = "local"  # llama.cpp processes | TGI containers | vLLM containers
     gateway_url: str = "http://127.0.0.1:8090"  # where deploys switch the gateway and smoke-test it
+    gateway_ca_file: Path | None = None  # CA certificate a TLS gateway's chains to; None: the system's CAs
     smoke_max_latency_s: float = 30.0  # slower smoke answers roll a deploy back
 
     # Operations

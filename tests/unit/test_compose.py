@@ -66,3 +66,29 @@ def test_airflow_components_start_after_the_metadata_database_is_migrated():
     for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
                  "airflow-worker"):
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", name
+
+
+def test_deploys_reach_the_tls_gateway_over_https_and_verify_it():
+    services = _services()
+    assert "--ssl-certfile" in " ".join(services["gateway"]["command"])
+    worker = services["airflow-worker"]
+    assert worker["environment"]["KGFLOW_GATEWAY_URL"].startswith("https://gateway:")
+    ca = worker["environment"]["KGFLOW_GATEWAY_CA_FILE"]
+    assert ca == "/run/secrets/tls.crt" and any(s.get("source", s) == "tls.crt" for s in worker["secrets"])
+
+
+def test_production_airflow_uses_fab_users_not_the_simple_auth_manager():
+    env = _services()["airflow-apiserver"]["environment"]
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("FabAuthManager")
+    assert "users create" in " ".join(_services()["airflow-init"]["command"])
+
+
+def test_spark_executors_on_other_hosts_can_reach_the_driver():
+    assert not any("SPARK_LOCAL_IP" in (svc.get("environment") or {}) for svc in _services().values())
+
+
+def test_the_image_installs_dependencies_before_the_code_is_copied():
+    lines = (REPO / "docker" / "Dockerfile").read_text().splitlines()
+    install = next(i for i, ln in enumerate(lines) if "KGFLOW_DEPS_ONLY=1" in ln)
+    first_code = next(i for i, ln in enumerate(lines) if ln.startswith("COPY") and "plugins" in ln)
+    assert install < first_code

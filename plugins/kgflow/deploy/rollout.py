@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def switch_gateway(s: Settings, ep: Endpoint, backend: str, timeout_s: float = 1
     deadline, seen = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
         try:
-            r = httpx.get(f"{s.gateway_url}/info", headers=admin_headers(), timeout=5)
+            r = httpx.get(f"{s.gateway_url}/info", headers=admin_headers(), timeout=5,
+                          verify=str(s.gateway_ca_file) if s.gateway_ca_file else True)
             seen = r.json()["kgflow"]["upstream"] if r.status_code == 200 else f"HTTP {r.status_code}"
         except (httpx.HTTPError, ValueError, KeyError) as e:
             seen = type(e).__name__
@@ -43,8 +45,12 @@ def switch_gateway(s: Settings, ep: Endpoint, backend: str, timeout_s: float = 1
                       f"was recorded in {s.serving_state_path}: do the gateway and the deployer share that file?")
 
 
-def smoke_test(gateway_url: str, max_latency_s: float, questions_file: Path | None = None) -> dict:
+def smoke_test(gateway_url: str, max_latency_s: float, questions_file: Path | None = None,
+               ca_file: Path | None = None) -> dict:
     """A fixed question set through the gateway: every answer non-empty, cited, and fast enough."""
+    if ca_file is not None:
+        # text_generation.Client calls requests.post, which trusts REQUESTS_CA_BUNDLE: this task's process only
+        os.environ["REQUESTS_CA_BUNDLE"] = str(ca_file)
     from text_generation import Client
 
     questions = json.loads((questions_file or SCHEMAS_DIR / "smoke_questions.json").read_text())["questions"]
@@ -86,7 +92,7 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
         switch_gateway(s, new, backend)
         mark("switch")
         switched = time.perf_counter() - t0
-        smoke = smoke_test(s.gateway_url, s.smoke_max_latency_s)
+        smoke = smoke_test(s.gateway_url, s.smoke_max_latency_s, ca_file=s.gateway_ca_file)
         mark("smoke")
     except Exception as e:
         if old is not None:

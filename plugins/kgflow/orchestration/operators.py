@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -33,4 +34,10 @@ class SparkStageOperator(SparkSubmitOperator):
         run = Path(self.application_args[1])
         if pending_documents(run) == 0:
             raise AirflowSkipException("no new or changed documents in this run")
+        from airflow.sdk import BaseHook
+
+        if (BaseHook.get_connection(self._conn_id).host or "").startswith("local"):
+            # driver and executors in this one process tree: keep Spark off the network. A cluster's
+            # executors on other hosts must reach the driver, so there Spark picks its own address.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         return super().execute(context)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from kgflow.orchestration.airflow_home import airflow_env, ensure_metadata_db
+from kgflow.orchestration.airflow_home import airflow_env, ensure_connections, ensure_metadata_db
 
 
 def test_dag(dag_id: str, conf: dict | None = None):
     """dag.test() on the DAG as the DAG processor parses it; returns the finished DagRun."""
     airflow_env()
     ensure_metadata_db()
+    ensure_connections()  # spark_default and neo4j_default, as `kgflow up` writes them
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(collect_dags=True)

@@ -1,14 +1,13 @@
 """Process environment for tasks and spark-submit: offline model loading, the venv's tools on PATH,
-and a default Spark connection pointing at config's master when none is configured."""
+the run id on every log line. Connections are Airflow's: env (AIRFLOW_CONN_*), secrets backend, metadata DB."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
-from kgflow.config import get_settings, offline_env
+from kgflow.config import offline_env
 
 
 def prepare_env(context: dict | None = None) -> None:
@@ -26,7 +25,3 @@ def prepare_env(context: dict | None = None) -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    s = get_settings()
-    env_name = f"AIRFLOW_CONN_{s.spark_conn_id.upper()}"
-    os.environ.setdefault(env_name, json.dumps({"conn_type": "spark", "host": s.spark_master}))
