@@ -3,18 +3,17 @@
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
-from airflow.sdk.definitions.timetables.assets import AssetOrTimeSchedule
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from kgflow.orchestration import model_tasks
-from kgflow.orchestration.assets import MODEL_REGISTRY, VECTOR_INDEX
+from kgflow.orchestration.assets import MODEL_REGISTRY
 from kgflow.orchestration.defaults import default_args
 
 with DAG(
     dag_id="model_refresh",
     description="Training set from graph + chunks -> LoRA -> eval gate vs live -> registry",
-    # Sundays 03:00, and after each index publish (the first task checks there is enough new content)
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 3 * * 0", timezone="UTC"), assets=[VECTOR_INDEX]),
+    # Sundays 03:00 (off-peak); model_refresh_on_publish also triggers it after each index publish, and the
+    # first task skips a run without enough new content
+    schedule="0 3 * * 0",
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -31,8 +31,10 @@ def free_port() -> int:
 
 
 def port_free(port: int) -> bool:
-    """Whether a service could listen on this loopback port now."""
+    """Whether a service could listen on this loopback port now. SO_REUSEADDR, as servers set it: connections
+    of a stopped one lingering in TIME_WAIT do not hold the port."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True

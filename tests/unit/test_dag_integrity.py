@@ -51,3 +51,13 @@ def test_every_trigger_form_submits_with_its_defaults(dagbag):
         for name in dag.params:
             if dag.params[name] in (None, ""):
                 assert "null" in (dag.params.get_param(name).schema.get("type") or []), f"{dag.dag_id}.{name}"
+
+
+def test_model_refresh_runs_weekly_on_a_schedule_the_ui_shows(dagbag):
+    assert dagbag.dags["model_refresh"].schedule == "0 3 * * 0"
+
+
+def test_each_index_publish_triggers_model_refresh(dagbag):
+    dag = dagbag.dags["model_refresh_on_publish"]
+    assert [a.name for a in dag.timetable.asset_condition.objects] == ["kgflow_vector_index"]
+    assert dag.get_task("trigger_model_refresh").trigger_dag_id == "model_refresh"

@@ -1,0 +1,192 @@
+"""A data engineer's first day, in a real browser: `kgflow up --port <non-default>`, log in to the Airflow
+UI, submit the knowledge_ingest trigger form with its defaults, and the real scheduler runs it to success.
+`kgflow trigger` drives the same Airflow through its REST API; `kgflow down` leaves no process and no port.
+
+Debian's Chromium, driven by Selenium through Debian's chromedriver. Screenshots of every step are kept in
+var/test-artifacts/airflow-ui/ (CI keeps them as artefacts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kgflow.config import REPO_ROOT
+from kgflow.netutil import free_port, port_free
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("chromedriver") is None, reason="scripts/install.sh installs it")]
+
+ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "airflow-ui"
+KGFLOW = str(Path(sys.executable).parent / "kgflow")
+RUN_TIMEOUT_S = 900
+
+
+def _env(home: Path) -> dict[str, str]:
+    """A home of its own: nothing of the test session's Airflow or kgflow configuration leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "KGFLOW_"))}
+    return {**env, "KGFLOW_HOME": str(home), "KGFLOW_TORCH_THREADS": "1",
+            "KGFLOW_GOLDEN_QUESTIONS": str(home / "no-golden-file.json")}
+
+
+def _kgflow(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([KGFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("first-day")
+    env = _env(home)
+    gen = ("from pathlib import Path; from kgflow.corpus.generator import generate_corpus; "
+           f"generate_corpus(Path({str(home / 'landing')!r}), n_docs=6, bad_files=False)")
+    subprocess.run([sys.executable, "-c", gen], env=env, check=True, timeout=120)
+    port = free_port()
+    up = _kgflow(env, "up", "--port", str(port), timeout=300)
+    assert up.returncode == 0, up.stdout + up.stderr
+    password = json.loads((home / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+    info = {"home": home, "env": env, "port": port, "url": f"http://127.0.0.1:{port}", "password": password,
+            "pid": int((home / "run" / "airflow.pid").read_text()), "up": up.stdout}
+    yield info
+    _kgflow(env, "down")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-quic", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.implicitly_wait(15)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _shot(driver, name: str) -> None:
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def _api(airflow):
+    from kgflow.orchestration.airflow_api import AirflowApi
+
+    api = AirflowApi(airflow["url"], "admin", airflow["password"])
+    api.login()
+    return api
+
+
+def test_up_prints_the_ui_address_on_the_port_asked_for(airflow):
+    assert f"http://127.0.0.1:{airflow['port']}" in airflow["up"]
+
+
+@pytest.fixture(scope="module")
+def triggered_in_the_ui(airflow, browser) -> dict:
+    """Log in, open knowledge_ingest, submit the trigger form exactly as it opens."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(airflow["url"] + "/")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys(airflow["password"])
+    _shot(browser, "01-login")
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    browser.find_element(By.CSS_SELECTOR, "button[aria-label=Admin]")  # logged in: the app's navigation
+    browser.get(airflow["url"] + "/dags/knowledge_ingest")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=trigger-dag-button]").click()
+    submit = browser.find_element(By.CSS_SELECTOR, "[data-testid=trigger-dag-submit]")
+    browser.execute_script("arguments[0].scrollIntoView()", submit)
+    _shot(browser, "02-trigger-form-defaults")
+    enabled = submit.is_enabled()
+    submit.click()
+    deadline = time.monotonic() + 30
+    while "/runs/" not in browser.current_url and time.monotonic() < deadline:
+        time.sleep(0.5)
+    run_id = browser.current_url.split("/runs/", 1)[-1]
+    _shot(browser, "03-run-started")
+    with _api(airflow) as api:
+        state = api.follow("knowledge_ingest", run_id, timeout_s=RUN_TIMEOUT_S) if "/runs/" in browser.current_url \
+            else None
+        tasks = api.task_states("knowledge_ingest", run_id) if state else {}
+    browser.refresh()
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=trigger-dag-button]")
+    time.sleep(2)  # the grid fetches its states after the page shell
+    _shot(browser, "04-run-finished")
+    return {"enabled": enabled, "run_id": run_id, "state": state, "tasks": tasks}
+
+
+def test_the_trigger_form_submits_with_its_defaults(triggered_in_the_ui):
+    assert triggered_in_the_ui["enabled"] and triggered_in_the_ui["run_id"].startswith("manual__")
+
+
+def test_the_run_triggered_in_the_ui_succeeds_under_the_real_scheduler(triggered_in_the_ui):
+    assert triggered_in_the_ui["state"] == "success", triggered_in_the_ui["tasks"]
+
+
+def test_the_knowledge_base_is_published_by_the_scheduler_s_runs(airflow, triggered_in_the_ui):
+    # unpausing on trigger (the form's default) also schedules the latest interval (catchup is off): one of
+    # the two runs ingests the corpus, the other finds nothing new; both must succeed and one must publish
+    with _api(airflow) as api:
+        runs = api._request("GET", "/api/v2/dags/knowledge_ingest/dagRuns")["dag_runs"]
+    assert {r["state"] for r in runs} == {"success"}
+    assert (airflow["home"] / "index" / "CURRENT").exists()
+
+
+def test_the_connections_kgflow_uses_are_listed_in_the_ui(airflow, browser, triggered_in_the_ui):
+    from selenium.webdriver.common.by import By
+
+    browser.get(airflow["url"] + "/connections")
+    body = browser.find_element(By.TAG_NAME, "body")
+    deadline = time.monotonic() + 20
+    while "neo4j_default" not in body.text and time.monotonic() < deadline:
+        time.sleep(0.5)
+    _shot(browser, "05-connections")
+    assert "spark_default" in body.text and "neo4j_default" in body.text
+
+
+def test_model_refresh_shows_its_weekly_cron_beside_its_asset_trigger(airflow, browser, triggered_in_the_ui):
+    from selenium.webdriver.common.by import By
+
+    browser.get(airflow["url"] + "/dags/model_refresh")
+    body = browser.find_element(By.TAG_NAME, "body")
+    deadline = time.monotonic() + 20
+    while "Schedule" not in body.text and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1)
+    _shot(browser, "06-model-refresh-schedule")
+    assert "0 3 * * 0" in body.text, body.text[:600]
+
+
+def test_kgflow_trigger_runs_a_dag_with_a_conf_and_follows_it_to_success(airflow, triggered_in_the_ui):
+    r = _kgflow(airflow["env"], "trigger", "knowledge_ingest", "--conf", '{"dry_run": true}', timeout=RUN_TIMEOUT_S)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "discover: success" in r.stdout and r.stdout.strip().endswith("success")
+
+
+def test_kgflow_trigger_refuses_a_paused_dag_saying_how_to_unpause_it(airflow):
+    r = _kgflow(airflow["env"], "trigger", "kb_backup")
+    lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
+    assert r.returncode == 1 and len(lines) <= 2 and "paused" in r.stdout and "--unpause" in r.stdout
+
+
+def test_kgflow_trigger_names_an_unknown_dag(airflow):
+    r = _kgflow(airflow["env"], "trigger", "no_such_dag")
+    assert r.returncode == 1 and "no DAG 'no_such_dag'" in r.stdout
+
+
+def test_down_leaves_no_process_and_no_port(airflow, triggered_in_the_ui):
+    r = _kgflow(airflow["env"], "down")
+    assert r.returncode == 0 and "airflow: stopped" in r.stdout
+    group = subprocess.run(["ps", "-eo", "pgid=,stat="], capture_output=True, text=True).stdout.split("\n")
+    alive = [ln for ln in group if ln.split() and int(ln.split()[0]) == airflow["pid"] and "Z" not in ln.split()[1]]
+    assert not alive and port_free(airflow["port"])
