@@ -74,7 +74,7 @@ def main() -> None:
         for _ in extract_chunks(rows):
             pass
     with timed(t, "embed"):
-        Embedder(threads=os.cpu_count()).embed(texts)
+        Embedder.from_settings(s, threads=os.cpu_count()).embed(texts)
 
     t_names = {k: read_table(staged, k) for k in ("documents", "chunks", "mentions", "entities", "relations")}
     batch = GraphBatch.from_staged(t_names["documents"], t_names["chunks"], t_names["mentions"],

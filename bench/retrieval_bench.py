@@ -62,7 +62,7 @@ def worker(how: str, queries: list[str], hold_s: float) -> dict:
     from kgflow.vectors.embedder import Embedder
 
     s = get_settings()
-    engine = RetrievalEngine(s, embedder=Embedder(threads=1))
+    engine = RetrievalEngine(s, embedder=Embedder.from_settings(s, threads=1))
     engine.embedder.embed(["warm up"])
     base = _memory_mb()
     t0 = time.perf_counter()
@@ -156,7 +156,7 @@ def main() -> None:
     rel = rel.assign(type="co_occurs", weight=1.0, rel_id=[stable_id("rel", a, b, c) for a, b, c in rel.values])
     batch = GraphBatch.from_staged(docs, ch.assign(page=1), men.assign(count=1), ents, rel, "bench")
     store = VectorIndexStore(s.index_dir)
-    emb = Embedder(threads=os.cpu_count())
+    emb = Embedder.from_settings(s, threads=os.cpu_count())
     if args.reuse:
         vecs = store.load().vectors()
     else:

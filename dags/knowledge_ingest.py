@@ -40,7 +40,9 @@ with DAG(
     extract = SparkStageOperator(task_id="extract", job="extract", run_dir=RUN_DIR)
     validate = task(task_id="validate", trigger_rule="none_failed", retries=0)(tasks.validate)()
     load = task(task_id="load_graph")(tasks.load_graph)()
-    index = task(task_id="build_index")(tasks.build_index)()
+    embed = SparkStageOperator(task_id="embed", job="embed", run_dir=RUN_DIR, publish_only=True)
+    # none_failed: a run that only deletes documents embeds nothing (embed skips) but still retires vectors
+    index = task(task_id="build_index", trigger_rule="none_failed")(tasks.build_index)()
     publish = task(task_id="publish", retries=0, outlets=[GRAPH, VECTOR_INDEX])(tasks.publish)()
 
-    discover >> parse >> extract >> validate >> load >> index >> publish
+    discover >> parse >> extract >> validate >> [load, embed] >> index >> publish

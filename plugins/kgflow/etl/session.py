@@ -13,10 +13,12 @@ def spark_session(app_name: str):
 
     offline_env()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name)
     if not os.environ.get("PYSPARK_GATEWAY_PORT"):  # not under spark-submit: pick the master ourselves
-        builder = builder.master(get_settings().spark_master)
+        master = get_settings().spark_master
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # in-process Spark stays off the network
+        builder = builder.master(master)
     return (builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.ui.enabled", "false")
             .config("spark.hadoop.fs.permissions.umask-mode", "077")

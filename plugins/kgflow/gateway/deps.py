@@ -25,6 +25,7 @@ from kgflow.llm import prompts
 from kgflow.llm.answer import Answer, AnswerService, AnswerStream
 from kgflow.llm.base import BackendError, BackendUnavailable, GenParams, StreamPiece
 from kgflow.retrieval.engine import NoKnowledgeBase, RetrievalEngine, RetrievalResult
+from kgflow.vectors.embedder import EmbedderMismatch
 
 
 @dataclass
@@ -135,7 +136,7 @@ async def answering(call):
     """Run an AnswerService call, turning its errors into the API's statuses."""
     try:
         return await call
-    except NoKnowledgeBase as e:
+    except (NoKnowledgeBase, EmbedderMismatch) as e:
         raise ApiError(503, str(e), "not_ready") from e
     except BackendUnavailable as e:
         raise ApiError(503, f"generation backend unavailable: {e}", "overloaded") from e

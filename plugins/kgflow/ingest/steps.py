@@ -6,6 +6,7 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kgflow.config import Settings, get_settings
@@ -158,23 +159,48 @@ def load_graph(run: Path, settings: Settings | None = None) -> dict:
     return result
 
 
-def build_index(run: Path, full_rebuild: bool = False, settings: Settings | None = None) -> dict:
-    """Embed the run's chunks and write a new index version (not yet current)."""
-    from kgflow.vectors.embedder import Embedder
+def staged_vectors(run: Path, chunks: pd.DataFrame) -> tuple[np.ndarray, str] | None:
+    """The embed stage's vectors in the order of `chunks`, and the variant that made them; None when the
+    stage did not run (a caller without Spark embeds in process)."""
+    info = read_json(run, "embed.json")
+    if not info:
+        return None
+    staged = read_table(run, "vectors")
+    by_id = dict(zip(staged["chunk_id"], staged["vector"], strict=True))
+    missing = [c for c in chunks["chunk_id"] if c not in by_id]
+    if missing:
+        raise ValidationFailed(f"the embed stage has no vector for {len(missing)} of {len(chunks)} chunks "
+                               f"(e.g. {missing[0]}): rerun the run from its embed task")
+    dims = len(staged["vector"].iloc[0]) if len(staged) else 384
+    vectors = np.stack([np.asarray(by_id[c], "float32") for c in chunks["chunk_id"]]) if len(chunks) else \
+        np.zeros((0, dims), "float32")
+    return vectors, info["variant"]
 
+
+def build_index(run: Path, full_rebuild: bool = False, settings: Settings | None = None) -> dict:
+    """Write a new index version (not yet current) from the run's vectors: the embed stage's, or embedded
+    here when it did not run."""
     s = settings or get_settings()
     chunks = read_table(run, "chunks")
     docs = read_table(run, "documents").set_index("doc_id")
     start = time.perf_counter()
-    vectors = Embedder().embed(chunks["text"].tolist())
+    staged = staged_vectors(run, chunks)
+    if staged is None:
+        from kgflow.vectors.embedder import Embedder
+
+        embedder = Embedder.from_settings(s)
+        vectors, variant = embedder.embed(chunks["text"].tolist()), embedder.variant
+    else:
+        vectors, variant = staged
     embed_s = time.perf_counter() - start
     rows = pd.DataFrame({"chunk_id": chunks["chunk_id"], "doc_id": chunks["doc_id"],
                          "department": chunks["doc_id"].map(docs["department"]),
                          "acl": chunks["doc_id"].map(docs["acl"]).map(list)})
     version = VectorIndexStore(s.index_dir).build(
-        run.name, rows, vectors, retired_documents(run), s.embedder, s.hnsw_m, s.hnsw_ef_construction,
+        run.name, rows, vectors, retired_documents(run), variant, s.hnsw_m, s.hnsw_ef_construction,
         s.rebuild_tombstone_ratio, full_rebuild)
-    result = {"version": version, "embedded": len(chunks), "embed_seconds": round(embed_s, 3)}
+    result = {"version": version, "embedded": len(chunks), "embedder": variant,
+              "embedded_by": "spark" if staged is not None else "task", "embed_seconds": round(embed_s, 3)}
     write_json(run, "index.json", result)
     return result
 

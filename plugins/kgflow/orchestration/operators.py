@@ -19,7 +19,7 @@ SPARK_LOG4J = REPO_ROOT / "ops" / "spark" / "log4j2.properties"
 class SparkStageOperator(SparkSubmitOperator):
     """spark-submit spark_jobs/<job>.py --run-dir <run>; works the same against local[*] or a cluster."""
 
-    def __init__(self, *, job: str, run_dir: str, **kwargs) -> None:
+    def __init__(self, *, job: str, run_dir: str, publish_only: bool = False, **kwargs) -> None:
         kwargs.setdefault("conn_id", "spark_default")
         kwargs.setdefault("name", f"kgflow-{job}")
         kwargs.setdefault("conf", {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
@@ -28,10 +28,13 @@ class SparkStageOperator(SparkSubmitOperator):
                                    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J}"})
         super().__init__(application=str(SPARK_JOBS / f"{job}.py"), application_args=["--run-dir", run_dir],
                          **kwargs)
+        self.publish_only = publish_only  # a stage whose output only a publish uses: a dry run skips it
 
     def execute(self, context):
         prepare_env(context)
         run = Path(self.application_args[1])
+        if self.publish_only and context["params"].get("dry_run"):
+            raise AirflowSkipException("dry run: nothing will be published")
         if pending_documents(run) == 0:
             raise AirflowSkipException("no new or changed documents in this run")
         from airflow.sdk import BaseHook

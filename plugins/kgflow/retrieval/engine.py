@@ -26,6 +26,7 @@ from kgflow.retrieval.types import (  # noqa: F401 - re-exported for callers
     RetrievedChunk,
     Snapshot,
 )
+from kgflow.vectors.embedder import check_variant
 from kgflow.vectors.index_store import VectorIndexStore
 
 log = logging.getLogger("kgflow.retrieval")
@@ -66,14 +67,11 @@ class RetrievalEngine:
 
     @property
     def embedder(self):
-        # the first requests of a worker arrive together on the thread pool: two threads loading the model at
-        # once fail inside torch ("Cannot copy out of meta tensor"), so one loads it and the others wait
+        # the first requests of a worker arrive together on the thread pool; Embedder loads under a lock
         if self._embedder is None:
-            with self._lock:
-                if self._embedder is None:
-                    from kgflow.vectors.embedder import Embedder
+            from kgflow.vectors.embedder import Embedder
 
-                    self._embedder = Embedder()
+            self._embedder = Embedder.from_settings(self.settings)
         return self._embedder
 
     def retriever(self, mode: str):
@@ -122,6 +120,7 @@ class RetrievalEngine:
         s = self.settings
         mode = mode or s.retrieval_mode
         snap = self.snapshot()
+        check_variant(snap.index.manifest.get("embedder"), self.embedder.variant)
         t0 = time.perf_counter()
         qv = self.embedder.embed([question])
         t1 = time.perf_counter()

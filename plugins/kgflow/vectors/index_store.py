@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kgflow.fsutil import atomic_write_text
+from kgflow.vectors.embedder import check_variant
 
 CURRENT = "CURRENT"
 READER_COLUMNS = ["faiss_id", "chunk_id", "acl", "active"]
@@ -98,6 +99,8 @@ class VectorIndexStore:
     ) -> str:
         """Write a new version from the current one plus `new_rows` minus `retired_docs`; return its name."""
         prev = None if full_rebuild else self.load()
+        if prev is not None:
+            check_variant(prev.manifest.get("embedder"), embedder)  # one index, one vector space
         dims = new_vectors.shape[1] if len(new_vectors) else (prev.manifest["dims"] if prev else 384)
         if prev is not None:
             ids = prev.ids.copy()

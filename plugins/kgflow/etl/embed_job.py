@@ -1,0 +1,45 @@
+"""Spark job: embed the run's validated chunks, one model per Python worker, into <run>/vectors.
+
+Each task slot embeds its partition with one thread (spark.task.cpus), so a cluster embeds on every
+executor core and build_index only builds FAISS. The variant that embedded them goes to <run>/embed.json,
+and build_index records it in the index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+VECTORS_DDL = "chunk_id STRING, vector ARRAY<FLOAT>"
+
+
+def embed_partition(name: str, backend: str, threads: int, batch_size: int) -> callable:
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from kgflow.vectors.embedder import Embedder
+
+        embedder = Embedder(name, backend, threads, batch_size)  # loaded once per Python worker (cached)
+        for batch in batches:
+            vectors = embedder.embed(batch["text"].tolist())
+            yield pd.DataFrame({"chunk_id": batch["chunk_id"].to_numpy(), "vector": list(vectors)})
+
+    return run
+
+
+def run(spark, run_dir: Path) -> dict[str, int]:
+    from kgflow.config import get_settings
+    from kgflow.etl.session import output_partitions
+
+    s = get_settings()
+    chunks = spark.read.parquet(str(run_dir / "chunks")).select("chunk_id", "text")
+    n = chunks.count()
+    threads = int(spark.conf.get("spark.task.cpus", "1"))
+    # a few partitions per core: an even spread without reloading the model per small task
+    vectors = chunks.repartition(output_partitions(spark, n, per_core=2)).mapInPandas(
+        embed_partition(s.embedder, s.embedder_backend, threads, s.embed_batch_size), schema=VECTORS_DDL)
+    vectors.write.mode("overwrite").parquet(str(run_dir / "vectors"))
+    (run_dir / "embed.json").write_text(json.dumps({"variant": f"{s.embedder}:{s.embedder_backend}",
+                                                    "chunks": n, "threads_per_task": threads}))
+    return {"embedded": n}
