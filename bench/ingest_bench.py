@@ -4,7 +4,10 @@ Documents: the sample-corpus generator with real Wikipedia text (../shared/corpu
 Prints docs/s and MB/s for the DAG and for parse, NER, embed and graph load run alone in one
 process, the no-change rerun vs the full run, and graph rows/s for MERGE vs the store's bulk loader.
 
-    .venv/bin/python bench/ingest_bench.py --docs 1000
+    .venv/bin/python bench/ingest_bench.py --docs 1000 [--dag-only]
+
+Peak RSS per task: the bench process and its children (spark-submit, Python workers), sampled every 0.1 s
+and attributed to the task that was running.
 """
 
 from __future__ import annotations
@@ -19,10 +22,46 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import WIKI, table, timed, use_home  # noqa: E402
 
 
+class RssSampler:
+    """Resident memory of this process and all its descendants, sampled in a thread."""
+
+    def __init__(self, every_s: float = 0.1) -> None:
+        import threading
+
+        self.every_s, self.samples, self._stop = every_s, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import time
+
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            rss = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.samples.append((time.time(), rss))
+            self._stop.wait(self.every_s)
+
+    def stop(self) -> list[tuple[float, int]]:
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=1000)
     ap.add_argument("--home", type=Path, default=None)
+    ap.add_argument("--dag-only", action="store_true", help="the DAG runs only (an A/B across commits)")
     args = ap.parse_args()
     use_home(args.home, "ingest")
     from kgflow.orchestration.airflow_home import airflow_env
@@ -44,20 +83,32 @@ def main() -> None:
     s = get_settings()
     generate_corpus(s.landing_dir, n_docs=args.docs, wiki_passages=WIKI if WIKI.exists() else None,
                     max_document_bytes=s.max_document_bytes)
-    files = scan(open_source(s.source_configs[0], s))
+    source = open_source(s.source_configs[0], s)
+    files = scan(source)
     files = files[files["size_bytes"] <= s.max_document_bytes]  # the oversized file is quarantined unread
     mb = files["size_bytes"].sum() / 1e6
     n = len(files)
     t: dict[str, float] = {}
 
+    sampler = RssSampler().start()
     with timed(t, "dag_full"):
         run = test_dag("knowledge_ingest")
+    samples = sampler.stop()
     assert str(run.state) == "success", run.state
-    task_s = {ti.task_id: (ti.end_date - ti.start_date).total_seconds() for ti in run.get_task_instances()
-              if ti.start_date and ti.end_date}
+    tis = [ti for ti in run.get_task_instances() if ti.start_date and ti.end_date]
+    task_s = {ti.task_id: (ti.end_date - ti.start_date).total_seconds() for ti in tis}
+    peak = {ti.task_id: max((r for ts, r in samples if ti.start_date.timestamp() <= ts <= ti.end_date.timestamp()),
+                            default=0) / 2**20 for ti in tis}
     with timed(t, "dag_rerun"):
         rerun = test_dag("knowledge_ingest")
     assert str(rerun.state) == "success"
+    print(f"\ncorpus: {n} files ({mb:.1f} MB); machine: {os.cpu_count()} cores")
+    print(table("knowledge_ingest DAG", ["what", "seconds", "docs/s", "chunks/s", "peak RSS MB"],
+                [["whole DAG", t["dag_full"], n / t["dag_full"], "-", max(peak.values(), default=0)],
+                 *[[f"  {k}", v, "-", "-", peak[k]] for k, v in task_s.items()],
+                 ["no-change rerun", t["dag_rerun"], "-", "-", "-"]]))
+    if args.dag_only:
+        return
 
     staged = run_dir(s.runs_dir, run.run_id)
     chunks = read_table(staged, "chunks")
@@ -66,7 +117,7 @@ def main() -> None:
     limits = Limits.from_settings(s)
     with timed(t, "parse"):  # the same call the Spark job makes per document, one process, no Spark
         for row in files.itertuples():
-            data = (Path(row.root) / row.rel_path).read_bytes()
+            data = source.read(row.rel_path)
             parse_document(data, Path(row.rel_path).name, row.doc_id, limits, s.chunk_max_chars,
                            s.chunk_new_after_chars, s.chunk_overlap_chars)
     with timed(t, "ner"):
@@ -98,7 +149,9 @@ def main() -> None:
                  ["  extract task (Spark, 2 workers)", task_s.get("extract", 0.0), "-", "-",
                   len(texts) / task_s.get("extract", 1)],
                  ["  NER+relations standalone (1 process)", t["ner"], "-", "-", len(texts) / t["ner"]],
-                 ["  build_index task (embed + HNSW)", task_s.get("build_index", 0.0), "-", "-",
+                 ["  embed task (Spark, 2 workers)", task_s.get("embed", 0.0), "-", "-",
+                  len(texts) / task_s.get("embed", 1)],
+                 ["  build_index task (HNSW)", task_s.get("build_index", 0.0), "-", "-",
                   len(texts) / task_s.get("build_index", 1)],
                  ["  embed standalone", t["embed"], "-", "-", len(texts) / t["embed"]]]))
     print(table("graph load (same rows)", ["path", "seconds", "rows/s"],

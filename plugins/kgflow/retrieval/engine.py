@@ -26,7 +26,7 @@ from kgflow.retrieval.types import (  # noqa: F401 - re-exported for callers
     RetrievedChunk,
     Snapshot,
 )
-from kgflow.vectors.embedder import check_variant
+from kgflow.vectors.embedder import check_variant, space
 from kgflow.vectors.index_store import VectorIndexStore
 
 log = logging.getLogger("kgflow.retrieval")
@@ -67,11 +67,16 @@ class RetrievalEngine:
 
     @property
     def embedder(self):
-        # the first requests of a worker arrive together on the thread pool; Embedder loads under a lock
-        if self._embedder is None:
+        """The question embedder for the current version: the fastest single-call variant of the space its
+        index was embedded in (or the configured one; one of another space is refused at query time)."""
+        variant = self.snapshot().index.manifest.get("embedder")
+        current = self._embedder
+        follows = self.settings.query_embedder_backend == "auto"
+        if current is None or (follows and space(current.variant) != space(variant)):
             from kgflow.vectors.embedder import Embedder
 
-            self._embedder = Embedder.from_settings(self.settings)
+            # the first requests of a worker arrive together on the thread pool; Embedder loads under a lock
+            self._embedder = Embedder.from_settings(self.settings, purpose="query", index_variant=variant)
         return self._embedder
 
     def retriever(self, mode: str):
@@ -120,9 +125,10 @@ class RetrievalEngine:
         s = self.settings
         mode = mode or s.retrieval_mode
         snap = self.snapshot()
-        check_variant(snap.index.manifest.get("embedder"), self.embedder.variant)
+        embedder = self.embedder
+        check_variant(snap.index.manifest.get("embedder"), embedder.variant)
         t0 = time.perf_counter()
-        qv = self.embedder.embed([question])
+        qv = embedder.embed([question])
         t1 = time.perf_counter()
         q = Query(question, qv, departments, top_k or s.retrieval_top_k, snap, s)
         ranking = self.retriever(mode).rank(q)
