@@ -126,8 +126,10 @@ def test_bad_files_stay_in_the_landing_zone(first):
 
 def test_index_has_one_vector_per_graph_chunk(first):
     assert first["index"].manifest["count"] == first["counts"]["chunks"] > 0
-    s = get_settings()
-    assert first["index"].manifest["embedder"] == f"{s.embedder}:{s.embedder_backend}"
+    from kgflow.vectors.embedder import resolve
+
+    s = get_settings()  # the variant that embedded it, `auto` resolved as the embed stage resolved it
+    assert first["index"].manifest["embedder"] == f"{s.embedder}:{resolve(s.embedder_backend, 'batch')}"
 
 
 def test_chunks_are_embedded_by_the_spark_stage(first):
