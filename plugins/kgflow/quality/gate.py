@@ -53,7 +53,6 @@ def check(settings: Settings, candidate_version: str, candidate_graph: Path | No
     """Report for the candidate vs the live version; raises QualityGateFailed when it regresses."""
     from kgflow.retrieval.engine import NoKnowledgeBase, RetrievalEngine
     from kgflow.vectors.embedder import EmbedderMismatch
-    from kgflow.vectors.index_store import VectorIndexStore
 
     items = load_golden(settings.golden_path)
     if items is None:
@@ -66,12 +65,9 @@ def check(settings: Settings, candidate_version: str, candidate_graph: Path | No
         live = golden_recall(RetrievalEngine(settings, embedder=engine.embedder), items, budget)  # one model load
     except NoKnowledgeBase:
         live = None
-    except EmbedderMismatch:  # the live version was embedded by another variant: measured with its own
-        from kgflow.vectors.embedder import Embedder
-
-        variant = VectorIndexStore(settings.index_dir).load().manifest["embedder"]
-        other = settings.model_copy(update={"embedder_backend": variant.rsplit(":", 1)[-1]})
-        live = golden_recall(RetrievalEngine(other, embedder=Embedder.from_settings(other)), items, budget)
+    except EmbedderMismatch:  # the live version lies in another vector space: its engine picks its own embedder
+        other = settings.model_copy(update={"query_embedder_backend": "auto"})
+        live = golden_recall(RetrievalEngine(other), items, budget)
     report = {"skipped": False, "golden": str(settings.golden_path), "questions": len(items),
               "candidate": round(candidate, 4), "live": None if live is None else round(live, 4),
               "margin": settings.quality_gate_margin,

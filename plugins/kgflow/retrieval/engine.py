@@ -69,7 +69,9 @@ class RetrievalEngine:
     def embedder(self):
         """The question embedder for the current version: the fastest single-call variant of the space its
         index was embedded in (or the configured one; one of another space is refused at query time)."""
-        variant = self.snapshot().index.manifest.get("embedder")
+        return self._embedder_for(self.snapshot().index.manifest.get("embedder"))
+
+    def _embedder_for(self, variant: str | None):
         current = self._embedder
         follows = self.settings.query_embedder_backend == "auto"
         if current is None or (follows and space(current.variant) != space(variant)):
@@ -125,7 +127,7 @@ class RetrievalEngine:
         s = self.settings
         mode = mode or s.retrieval_mode
         snap = self.snapshot()
-        embedder = self.embedder
+        embedder = self._embedder_for(snap.index.manifest.get("embedder"))
         check_variant(snap.index.manifest.get("embedder"), embedder.variant)
         t0 = time.perf_counter()
         qv = embedder.embed([question])
