@@ -119,7 +119,7 @@ def main() -> None:
         for row in files.itertuples():
             data = source.read(row.rel_path)
             parse_document(data, Path(row.rel_path).name, row.doc_id, limits, s.chunk_max_chars,
-                           s.chunk_new_after_chars, s.chunk_overlap_chars)
+                           s.chunk_new_after_chars, s.chunk_overlap_chars, tuple(s.document_languages))
     with timed(t, "ner"):
         rows = chunks[["chunk_id", "doc_id", "text"]].to_dict("records")
         for _ in extract_chunks(rows):

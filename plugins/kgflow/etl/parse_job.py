@@ -25,7 +25,7 @@ PARSED_DDL = (
 )
 
 
-def parse_row(row, sources: dict, limits, chunking: dict):
+def parse_row(row, sources: dict, limits, options: dict):
     """One changes row -> ParsedDocument; reading failures are quarantine reasons like parsing ones."""
     from urllib.parse import unquote
 
@@ -45,10 +45,10 @@ def parse_row(row, sources: dict, limits, chunking: dict):
         return ParsedDocument(row.doc_id, quarantine_reason="unreadable",
                               quarantine_detail=f"cannot be read: {e.strerror or e}")
     name = unquote(row.rel_path.rsplit("/", 1)[-1], errors="replace")
-    return parse_document(data, name, row.doc_id, limits, **chunking)
+    return parse_document(data, name, row.doc_id, limits, **options)
 
 
-def parse_partition(run_dir: str, limits, chunking: dict, memory_mb: int) -> callable:
+def parse_partition(run_dir: str, limits, options: dict, memory_mb: int) -> callable:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from pathlib import Path
 
@@ -63,7 +63,7 @@ def parse_partition(run_dir: str, limits, chunking: dict, memory_mb: int) -> cal
         for batch in batches:
             out = []
             for row in batch.itertuples(index=False):
-                p = parse_row(row, sources, limits, chunking)
+                p = parse_row(row, sources, limits, options)
                 out.append({
                     "doc_id": row.doc_id, "uri": row.uri, "sha256": row.sha256, "department": row.department,
                     "acl": list(row.acl), "size_bytes": int(row.size_bytes), "title": p.title,
@@ -86,13 +86,13 @@ def run(spark, run_dir) -> dict[str, int]:
 
     s = get_settings()
     limits = Limits.from_settings(s)
-    chunking = {"max_chars": s.chunk_max_chars, "new_after": s.chunk_new_after_chars,
-                "overlap": s.chunk_overlap_chars}
+    options = {"max_chars": s.chunk_max_chars, "new_after": s.chunk_new_after_chars,
+                "overlap": s.chunk_overlap_chars, "languages": tuple(s.document_languages)}
     changes = spark.read.parquet(str(run_dir / "changes.parquet")).filter(F.col("change").isin("new", "changed"))
     n = changes.count()
     # one document per task slot, spread evenly: parse cost is per document, not per byte
     parsed = changes.repartition(output_partitions(spark, n, per_core=4)).mapInPandas(
-        parse_partition(str(run_dir), limits, chunking, s.parse_worker_memory_mb), schema=PARSED_DDL).cache()
+        parse_partition(str(run_dir), limits, options, s.parse_worker_memory_mb), schema=PARSED_DDL).cache()
     ok = parsed.filter(F.col("reason").isNull())
     docs = ok.select("doc_id", "uri", "title", "sha256", "department", "acl", "format", "size_bytes", "n_elements",
                      F.size("chunks").cast("int").alias("n_chunks"), "duplicate_of")

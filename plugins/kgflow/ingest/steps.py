@@ -89,20 +89,21 @@ def staged_tables(run: Path) -> dict[str, pd.DataFrame]:
     return {name: read_table(run, name) for name in STAGED}
 
 
-def validate(run: Path, max_rounds: int = 3) -> dict:
+def validate(run: Path, max_rounds: int = 3, settings: Settings | None = None) -> dict:
     """Great Expectations over the staged tables; the report is saved as <run>/validation.json.
 
     Documents quarantined by parse or extract leave every staged table first. A document whose own rows
     break a row-level expectation is quarantined ('invalid') and the suites run again without it; only a
     failure no document can be blamed for (a table-level expectation) fails the run.
     """
+    s = settings or get_settings()
     tables = staged_tables(run)
     changes = pd.read_parquet(run / "changes.parquet") if (run / "changes.parquet").exists() else None
     earlier = pd.concat([tables["quarantine"], read_table(run, "quarantine_extract")], ignore_index=True)
     tables = drop_documents(tables, set(earlier["doc_id"]))
     invalid: dict[str, tuple[str, str, str]] = {}
     for _ in range(max_rounds):
-        report = validate_tables(tables)
+        report = validate_tables(tables, s)
         if report["success"]:
             break
         blamed: dict[str, tuple[str, str, str]] = {}

@@ -14,6 +14,11 @@ from kgflow.orchestration.runtime import prepare_env
 
 SPARK_JOBS = REPO_ROOT / "spark_jobs"
 SPARK_LOG4J = REPO_ROOT / "ops" / "spark" / "log4j2.properties"
+# The driver JVM plans jobs and writes Parquet; the work is in Python workers. C1-only JIT and the serial
+# collector start it faster and leave the cores to those workers: measured on 2 cores, a no-op stage
+# 8.6 -> 7.7 s (JVM CPU 11.4 -> 6.9 s) and the extract stage 39.2 -> 35.7 s. Executors on a cluster
+# keep the JVM's defaults; in local[N] the driver is the executor.
+DRIVER_JVM_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 
 
 class SparkStageOperator(SparkSubmitOperator):
@@ -25,7 +30,8 @@ class SparkStageOperator(SparkSubmitOperator):
         kwargs.setdefault("conf", {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
                                    # staged tables hold document text: Hadoop's own umask (022) would open them
                                    "spark.hadoop.fs.permissions.umask-mode": "077",
-                                   "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J}"})
+                                   "spark.driver.extraJavaOptions": " ".join((
+                                       f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J}", *DRIVER_JVM_FLAGS))})
         super().__init__(application=str(SPARK_JOBS / f"{job}.py"), application_args=["--run-dir", run_dir],
                          **kwargs)
         self.publish_only = publish_only  # a stage whose output only a publish uses: a dry run skips it

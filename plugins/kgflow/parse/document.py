@@ -28,13 +28,14 @@ class ParsedDocument:
 
 
 def parse_document(data: bytes, name: str, doc_id: str, limits: Limits, max_chars: int, new_after: int,
-                   overlap: int) -> ParsedDocument:
+                   overlap: int, languages: tuple[str, ...] = ("eng",)) -> ParsedDocument:
     """Never raises for a bad document: the result carries the quarantine reason instead.
 
-    `name` is the document's path below its source (for the extension and a fallback title only).
+    `name` is the document's path below its source (for the extension and a fallback title only);
+    `languages` as settings.document_languages.
     """
     try:
-        fmt, elements = _elements(data, name, limits, depth=0)
+        fmt, elements = _elements(data, name, limits, 0, languages)
         for el in elements:  # an 800 KB "word" is not text: it would become hundreds of identical chunks
             el.text = LONG_TOKEN.sub(LONG_TOKEN_MARK, el.text)
         total = sum(len(el.text) for el in elements)
@@ -68,15 +69,15 @@ def parse_document(data: bytes, name: str, doc_id: str, limits: Limits, max_char
                               quarantine_detail="parsing ran out of memory")
 
 
-def _elements(data: bytes, name: str, limits: Limits, depth: int) -> tuple[str, list]:
+def _elements(data: bytes, name: str, limits: Limits, depth: int, languages: tuple[str, ...]) -> tuple[str, list]:
     sniffed = sniff(data, name, limits)
-    elements = partition_bytes(data, sniffed)
+    elements = partition_bytes(data, sniffed, languages)
     if sniffed.format == "eml":
         for att in email_attachments(data, limits, depth):
             if extension(att.name) not in SUPPORTED:
                 continue  # images, calendars, signatures: not documents, and never parsed
             try:
-                _, inner = _elements(att.data, att.name, limits, depth + 1)
+                _, inner = _elements(att.data, att.name, limits, depth + 1, languages)
             except QuarantineError as q:
                 raise QuarantineError(q.reason, f"attachment {att.name[:80]!r}: {q.detail}") from q
             elements += inner

@@ -15,7 +15,7 @@ from kgflow.parse.sniff import Sniffed
 # format -> (module, function, extra kwargs). PDF uses the "fast" strategy: hi_res needs a hub model.
 # E-mail attachments are parsed by kgflow itself, each with every check a file gets (parse.document).
 _PARTITIONERS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "pdf": ("unstructured.partition.pdf", "partition_pdf", {"strategy": "fast", "languages": ["eng"]}),
+    "pdf": ("unstructured.partition.pdf", "partition_pdf", {"strategy": "fast"}),
     "docx": ("unstructured.partition.docx", "partition_docx", {}),
     "pptx": ("unstructured.partition.pptx", "partition_pptx", {}),
     "html": ("unstructured.partition.html", "partition_html", {}),
@@ -25,14 +25,16 @@ _PARTITIONERS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 
 
-def partition_bytes(data: bytes, sniffed: Sniffed) -> list:
-    """Return unstructured elements; any parser failure becomes a QuarantineError('corrupt')."""
+def partition_bytes(data: bytes, sniffed: Sniffed, languages: tuple[str, ...] = ("eng",)) -> list:
+    """Return unstructured elements; any parser failure becomes a QuarantineError('corrupt').
+
+    `languages`: what unstructured records and tunes its English heuristics by; ("auto",) detects."""
     module, func, kwargs = _PARTITIONERS[sniffed.format]
     partition = getattr(importlib.import_module(module), func)
     source = {"file": io.BytesIO(data)} if sniffed.text is None or sniffed.format == "eml" else {
         "text": sniffed.text}
     try:
-        elements = partition(**source, **kwargs)
+        elements = partition(**source, **kwargs, languages=list(languages))
     except (QuarantineError, MemoryError):
         raise
     except RecursionError as e:

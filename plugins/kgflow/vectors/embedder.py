@@ -161,9 +161,11 @@ class Embedder:
     @classmethod
     def from_settings(cls, s, threads: int | None = None, purpose: Literal["batch", "query"] = "batch",
                       index_variant: str | None = None) -> Embedder:
+        """`threads` None: the settings' own (torch_threads for batches, query_embed_threads for questions)."""
         backend = s.embedder_backend if purpose == "batch" else s.query_embedder_backend
-        return cls(s.embedder, resolve(backend, purpose, index_variant),
-                   s.torch_threads if threads is None else threads, s.embed_batch_size)
+        if threads is None:
+            threads = s.torch_threads if purpose == "batch" else s.query_embed_threads
+        return cls(s.embedder, resolve(backend, purpose, index_variant), threads, s.embed_batch_size)
 
     @property
     def variant(self) -> str:
