@@ -1,25 +1,18 @@
 """knowledge_ingest: nightly, incremental documents -> Spark ETL -> NER -> graph + FAISS. Wiring only."""
 
-from datetime import datetime
-
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import Param, task
 
 from kgflow.orchestration import tasks
 from kgflow.orchestration.assets import GRAPH, VECTOR_INDEX
-from kgflow.orchestration.defaults import default_args
+from kgflow.orchestration.defaults import kgflow_dag
 from kgflow.orchestration.operators import SparkStageOperator
 
 RUN_DIR = "{{ ti.xcom_pull(task_ids='discover')['run_dir'] }}"
 
-with DAG(
-    dag_id="knowledge_ingest",
+with kgflow_dag(
+    "knowledge_ingest", "ingest",
     description="Ingest new/changed documents into the knowledge graph and vector index",
     schedule="0 2 * * *",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["kgflow", "ingest"],
-    default_args=default_args(),
     params={
         # optional fields allow null: a string type alone makes the trigger form demand a value
         "source": Param(None, type=["null", "string"],

@@ -1,24 +1,19 @@
 """model_refresh: off-peak LoRA fine-tune from the knowledge base, gated against the live model. Wiring only."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import Param, task
 
 from kgflow.orchestration import model_tasks
 from kgflow.orchestration.assets import MODEL_REGISTRY
-from kgflow.orchestration.defaults import default_args
+from kgflow.orchestration.defaults import kgflow_dag
 
-with DAG(
-    dag_id="model_refresh",
+with kgflow_dag(
+    "model_refresh", "model", retries=1, retry_delay=timedelta(minutes=5),
     description="Training set from graph + chunks -> LoRA -> eval gate vs live -> registry",
     # Sundays 03:00 (off-peak); model_refresh_on_publish also triggers it after each index publish, and the
     # first task skips a run without enough new content
     schedule="0 3 * * 0",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["kgflow", "model"],
-    default_args=default_args(retries=1, retry_delay=timedelta(minutes=5)),
     params={
         "base_model": Param("gemma3-270m", type="string", description="Base model name (weights from config)"),
         "steps": Param(20, type="integer", minimum=1, description="Training steps"),

@@ -61,3 +61,19 @@ def test_search_can_be_restricted_to_allowed_ids(store):
     allowed = idx.ids.loc[idx.ids["department"] == "hr", "faiss_id"].to_numpy()
     _, hits = idx.search(vecs[10:], 5, allowed=allowed)
     assert set(hits[hits >= 0].ravel()) <= set(allowed)
+
+
+def test_a_retired_chunk_stays_out_even_when_the_caller_may_read_it(store):
+    vecs = _vecs(50, 1)
+    store.publish(store.build("r1", pd.concat([_rows("a", 45), _rows("b", 5)]), vecs, [], "test"))
+    idx = store.load(store.build("r2", _rows("c", 0), _vecs(0, 2).reshape(0, 16), ["b"], "test"))
+    everything = idx.ids["faiss_id"].to_numpy()
+    _, hits = idx.search(vecs[45:], 5, allowed=everything)
+    assert set(idx.ids.set_index("faiss_id").loc[hits[hits >= 0].ravel(), "doc_id"]) == {"a"}
+
+
+def test_a_caller_who_may_read_nothing_finds_nothing(store):
+    vecs = _vecs(10, 1)
+    store.publish(store.build("r1", _rows("a", 10), vecs, [], "test"))
+    _, hits = store.load().search(vecs[:1], 5, allowed=np.zeros(0, dtype="int64"))
+    assert hits.size == 0

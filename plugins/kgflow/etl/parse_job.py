@@ -27,10 +27,8 @@ PARSED_DDL = (
 
 def parse_row(row, sources: dict, limits, options: dict):
     """One changes row -> ParsedDocument; reading failures are quarantine reasons like parsing ones."""
-    from urllib.parse import unquote
-
     from kgflow.parse.document import ParsedDocument, parse_document
-    from kgflow.sources.base import FileTooLarge, PathEscape
+    from kgflow.sources.base import FileTooLarge, PathEscape, file_name
 
     if isinstance(row.reason, str):  # refused at discovery (link, forbidden, bad department): never opened
         return ParsedDocument(row.doc_id, quarantine_reason=row.reason, quarantine_detail=row.detail)
@@ -44,8 +42,7 @@ def parse_row(row, sources: dict, limits, options: dict):
     except OSError as e:
         return ParsedDocument(row.doc_id, quarantine_reason="unreadable",
                               quarantine_detail=f"cannot be read: {e.strerror or e}")
-    name = unquote(row.rel_path.rsplit("/", 1)[-1], errors="replace")
-    return parse_document(data, name, row.doc_id, limits, **options)
+    return parse_document(data, file_name(row.rel_path), row.doc_id, limits, **options)
 
 
 def parse_partition(run_dir: str, limits, options: dict, memory_mb: int) -> callable:

@@ -14,7 +14,12 @@ FINISHED = {"success", "failed"}
 
 
 class AirflowApiError(RuntimeError):
-    """A refusal or an unreachable API; the message is one actionable line."""
+    """A refusal or an unreachable API; the message is one actionable line. `status`: the HTTP status of
+    a refusal (None when there was no answer)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -45,13 +50,14 @@ class AirflowApi:
                                   "or give its address with --url") from None
         if r.status_code == 401:
             raise AirflowApiError(f"Airflow at {self.url} refused the credentials of {self.username!r}: give "
-                                  "--username/--password (or KGFLOW_AIRFLOW_USERNAME/KGFLOW_AIRFLOW_PASSWORD)")
+                                  "--username/--password (or KGFLOW_AIRFLOW_USERNAME/KGFLOW_AIRFLOW_PASSWORD)", 401)
         if r.status_code >= 400:
             try:
                 detail = r.json().get("detail", r.text)
             except ValueError:
                 detail = r.text
-            raise AirflowApiError(f"Airflow refused {method} {path} ({r.status_code}): {str(detail)[:300]}")
+            raise AirflowApiError(f"Airflow refused {method} {path} ({r.status_code}): {str(detail)[:300]}",
+                                  r.status_code)
         return r.json() if r.content else None
 
     def login(self) -> None:
@@ -63,7 +69,7 @@ class AirflowApi:
         try:
             return self._request("GET", f"/api/v2/dags/{dag_id}")
         except AirflowApiError as e:
-            if "(404)" in str(e):
+            if e.status == 404:
                 raise AirflowApiError(f"Airflow at {self.url} has no DAG {dag_id!r}: see the DAGs page for the "
                                       "ids (knowledge_ingest, model_refresh, model_deploy, kb_backup, ...)") from None
             raise

