@@ -68,7 +68,7 @@ class VectorIndex:
         if not mask.any():
             return np.zeros((len(queries), 0), "float32"), np.zeros((len(queries), 0), "int64")
         bits = np.packbits(mask, bitorder="little")
-        selector = None if allowed is None and mask.all() else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        selector = None if allowed is None and mask.all() else faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
         params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(ef_search, k))
         # the selector only points at `bits`, which lives until this returns
         return self.index.search(np.ascontiguousarray(queries, dtype="float32"), k, params=params)
