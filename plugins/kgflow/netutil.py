@@ -8,13 +8,15 @@ import urllib.request
 from collections.abc import Callable
 
 
-def wait_http(url: str, timeout_s: float, alive: Callable[[], bool] | None = None, ok_below: int = 500) -> bool:
-    """True once `url` answers below `ok_below`; False on timeout or when `alive()` says the process died."""
+def wait_http(url: str, timeout_s: float, alive: Callable[[], bool] | None = None, ok_below: int = 500,
+              ready: Callable[[bytes], bool] | None = None) -> bool:
+    """True once `url` answers below `ok_below` (and `ready(body)` holds, when given); False on timeout or
+    when `alive()` says the process died."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status < ok_below:
+                if r.status < ok_below and (ready is None or ready(r.read())):
                     return True
         except OSError:
             pass

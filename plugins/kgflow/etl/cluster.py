@@ -4,14 +4,12 @@ by their operators (compose: spark-master, spark-worker)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import httpx
 
 from kgflow.netutil import free_port, wait_http
 
@@ -39,11 +37,9 @@ def standalone_cluster(logs: Path, cores: int = 2, memory: str = "3g", timeout_s
             [spark_class(), "org.apache.spark.deploy.worker.Worker", "--cores", str(cores), "--memory", memory,
              "--webui-port", str(worker_ui), f"spark://127.0.0.1:{port}"], env=env,
             stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + timeout_s
-        while not httpx.get(f"http://127.0.0.1:{ui}/json/").json().get("aliveworkers"):
-            if time.monotonic() > deadline or procs[1].poll() is not None:
-                raise RuntimeError(f"the Spark worker did not register: {logs / 'worker.log'}")
-            time.sleep(1)
+        if not wait_http(f"http://127.0.0.1:{ui}/json/", timeout_s, alive=lambda: procs[1].poll() is None,
+                         ready=lambda body: bool(json.loads(body).get("aliveworkers"))):
+            raise RuntimeError(f"the Spark worker did not register: {logs / 'worker.log'}")
         yield {"master": f"spark://127.0.0.1:{port}", "ui": f"http://127.0.0.1:{ui}"}
     finally:
         for p in reversed(procs):

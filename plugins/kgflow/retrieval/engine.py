@@ -127,8 +127,9 @@ class RetrievalEngine:
         s = self.settings
         mode = mode or s.retrieval_mode
         snap = self.snapshot()
-        embedder = self._embedder_for(snap.index.manifest.get("embedder"))
-        check_variant(snap.index.manifest.get("embedder"), embedder.variant)
+        variant = snap.index.manifest.get("embedder")
+        embedder = self._embedder_for(variant)
+        check_variant(variant, embedder.variant)
         t0 = time.perf_counter()
         qv = embedder.embed([question])
         t1 = time.perf_counter()
