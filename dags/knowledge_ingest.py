@@ -23,6 +23,10 @@ with kgflow_dag(
         "dry_run": Param(False, type="boolean", description="Parse, extract and validate only; publish nothing"),
         "max_documents": Param(None, type=["null", "integer"], minimum=0,
                                description="Process at most this many new/changed documents"),
+        "max_quarantine_share": Param(None, type=["null", "number"], minimum=0, maximum=1,
+                                      description="Fail the run when more than this share of its new and changed "
+                                                  "documents is quarantined; empty = KGFLOW_MAX_QUARANTINE_SHARE "
+                                                  "(0.2); 1 = never (a first bulk load of a messy share)"),
         "quality_gate": Param(True, type="boolean",
                               description="Block publishing when golden-question answer-recall falls below the "
                                           "live version's; turn off only for a reviewed, deliberate change"),

@@ -39,7 +39,7 @@ def knowledge_base(session_home: Path) -> Path:
     home = session_home / "kb"
     mp = pytest.MonkeyPatch()
     mp.setenv("KGFLOW_HOME", str(home))
-    generate_corpus(home / "landing", n_docs=42)
+    generate_corpus(home / "landing", n_docs=50)
     run = test_dag("knowledge_ingest")
     assert str(run.state) == "success"
     mp.undo()

@@ -54,10 +54,11 @@ class Settings(BaseSettings):
     max_attachment_depth: int = 2  # e-mails nested in e-mails
     max_pdf_pages: int = 2000  # a longer PDF is quarantined
     max_entity_chars: int = 120  # longer NER spans are not entities (e.g. one 800 KB token)
-    parse_worker_memory_mb: int = 4096  # address-space cap of each parse worker (a worker idles at ~2 GB)
+    parse_worker_memory_mb: int = 4096  # address space a parse worker may add over its loaded parsers (bombs)
     chunk_max_chars: int = 1200  # hard upper bound of a chunk
     chunk_new_after_chars: int = 900  # start a new chunk after this many characters at the next element
     chunk_overlap_chars: int = 150  # text repeated from the previous chunk so each reads on its own
+    chunker: str = "by_title"  # a registered chunker (kgflow.chunking) or "module:function" of your own
     document_languages: list[str] = Field(default_factory=lambda: ["eng"], description=(
         "ISO 639-3 codes unstructured applies to every document; [\"auto\"] detects each document's "
         "language (langdetect: 11% of parse time) for metadata kgflow does not use; the NER model is English"))
@@ -66,6 +67,11 @@ class Settings(BaseSettings):
     expectations_dir: Path = SCHEMAS_DIR / "expectations"  # Great Expectations suites the staged tables must pass
     glossary_dir: Path | None = None  # a company's vocabulary (*.jsonl); default: <home>/glossary
     golden_questions: Path | None = None  # quality gate before publish; default: <home>/golden_questions.json
+    max_quarantine_share: float = Field(default=0.2, ge=0.0, le=1.0, description=(
+        "a run that quarantines more than this share of its new and changed documents fails before it loads "
+        "anything, with the table of reasons (a whole share failing the same way is a defect, not bad files); "
+        "1.0 turns the check off, e.g. for a first bulk load of a messy share"))
+    quarantine_share_min_documents: int = 20  # smaller runs never trip the share check (one bad file of two)
     quality_gate_margin: float = 0.02  # answer-recall may fall at most this much below the live version's
     quality_gate_budget_chars: int = 6000  # context characters per golden question when the gate measures recall
 

@@ -48,7 +48,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mp.setenv("KGFLOW_HOME", str(home))
     # these runs delete and rewrite documents on purpose: the quality gate has its own tests
     mp.setenv("KGFLOW_GOLDEN_QUESTIONS", str(home / "no-golden-file.json"))
-    generate_corpus(home / "landing", n_docs=42)
+    generate_corpus(home / "landing", n_docs=50)
     yield home
     mp.undo()
 

@@ -31,7 +31,7 @@ def require_knowledge_base(s) -> None:
 
 @app.command()
 def corpus(
-    n: Annotated[int, typer.Option(help="number of documents")] = 42,
+    n: Annotated[int, typer.Option(help="number of documents")] = 50,
     out: Annotated[Path | None, typer.Option(help="landing zone (default: configured)")] = None,
     wiki: Annotated[Path | None, typer.Option(help="wiki_passages.json to add real text")] = None,
     seed: int = 7,
@@ -53,6 +53,10 @@ def ingest(
     full_rebuild: Annotated[bool, typer.Option("--full-rebuild")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
     max_documents: Annotated[int | None, typer.Option()] = None,
+    max_quarantine_share: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="fail when more than this share of new/changed documents is quarantined "
+                               "(default KGFLOW_MAX_QUARANTINE_SHARE; 1 for a first bulk load of a messy share)")]
+    = None,
 ) -> None:
     """Run the knowledge_ingest DAG once (real Airflow, dag.test) and print what was built."""
     from kgflow.cli.progress import run_dag_with_progress
@@ -65,7 +69,8 @@ def ingest(
     if source and kind_of(chosen[0].url) == "local" and not Path(chosen[0].url.removeprefix("file://")).exists():
         fail(f"source {source} does not exist: give an existing folder, a configured source's name, "
              "or leave --source out to scan every configured source")
-    conf = {"source": source, "full_rebuild": full_rebuild, "dry_run": dry_run, "max_documents": max_documents}
+    conf = {"source": source, "full_rebuild": full_rebuild, "dry_run": dry_run, "max_documents": max_documents,
+            "max_quarantine_share": max_quarantine_share}
     console.print(f"[bold]knowledge_ingest[/] {json.dumps(conf)}")
     rc, run, log = run_dag_with_progress("knowledge_ingest", conf, console)
     if run is not None:
@@ -82,8 +87,22 @@ def _print_run_summary(run: Path) -> None:
     if disc:
         console.print("changes: " + ", ".join(f"{k} {disc[k]}" for k in ("new", "changed", "unchanged", "deleted")))
     val = read_json(run, "validation.json")
-    if val and not val["success"]:
+    if val and val.get("internal_errors"):
+        t = Table(title=f"[red]INTERNAL ERROR[/]: kgflow broke its own bound on {len(val['internal_errors'])} "
+                        "document(s); they are not at fault and nothing was published")
+        for column in ("document", "rule", "kept by"):
+            t.add_column(column, overflow="fold")
+        for r in val["internal_errors"]:
+            t.add_row(Path(str(r.get("uri") or r["doc_id"]).removeprefix("file://")).name, r["rule"], r["kept_by"])
+        console.print(t)
+    elif val and not val["success"]:
         console.print(f"[red]validation failed[/]: {run / 'validation.json'}")
+    share = (val or {}).get("quarantine_share") or {}
+    if share.get("pending", 0) >= share.get("min_documents", 1) and share.get("share", 0) > share.get("max", 1):
+        console.print(f"[red]{share['quarantined']} of {share['pending']} new or changed documents quarantined "
+                      f"({share['share']:.0%}, over KGFLOW_MAX_QUARANTINE_SHARE={share['max']:.0%})[/]: nothing was "
+                      "published. Fix the cause below, or rerun with --max-quarantine-share 1 to publish the rest.",
+                      soft_wrap=True)
     pub = read_json(run, "publish.json")
     if pub:
         t = Table(title="knowledge base")
@@ -344,7 +363,7 @@ def restore(
 
 @app.command()
 def demo(
-    n: int = 42,
+    n: int = 50,
     question: str = "Who leads the project that uses Corvane Beacon?",
     keep_serving: Annotated[bool, typer.Option("--keep-serving")] = False,
 ) -> None:
@@ -355,7 +374,7 @@ def demo(
     s = get_settings()
     if not (s.landing_dir.exists() and any(s.landing_dir.rglob("*.*"))):
         corpus(n=n, out=None, wiki=None, seed=7)
-    ingest(source="", full_rebuild=False, dry_run=False, max_documents=None)
+    ingest(source="", full_rebuild=False, dry_run=False, max_documents=None, max_quarantine_share=None)
     recall()
     port = 8090
     stop("gateway")

@@ -27,7 +27,7 @@ GROUND_TRUTH = "ground_truth.json"
 def generate_corpus(
     out: Path,
     truth_path: Path | None = None,
-    n_docs: int = 42,
+    n_docs: int = 50,
     seed: int = 7,
     wiki_passages: Path | None = None,
     bad_files: bool = True,

@@ -20,7 +20,8 @@ log = logging.getLogger("kgflow.etl.parse")
 
 PARSED_DDL = (
     "doc_id STRING, uri STRING, sha256 STRING, department STRING, acl ARRAY<STRING>, size_bytes BIGINT, "
-    "title STRING, format STRING, n_elements INT, reason STRING, detail STRING, duplicate_of STRING, "
+    "title STRING, tags ARRAY<STRING>, format STRING, n_elements INT, reason STRING, detail STRING, "
+    "duplicate_of STRING, "
     "chunks ARRAY<STRUCT<chunk_id: STRING, ord: INT, text: STRING, page: INT>>"
 )
 
@@ -63,7 +64,7 @@ def parse_partition(run_dir: str, limits, options: dict, memory_mb: int) -> call
                 p = parse_row(row, sources, limits, options)
                 out.append({
                     "doc_id": row.doc_id, "uri": row.uri, "sha256": row.sha256, "department": row.department,
-                    "acl": list(row.acl), "size_bytes": int(row.size_bytes), "title": p.title,
+                    "acl": list(row.acl), "size_bytes": int(row.size_bytes), "title": p.title, "tags": p.tags,
                     "format": p.format or row.ext, "n_elements": p.n_elements,
                     "reason": p.quarantine_reason, "detail": p.quarantine_detail,
                     "duplicate_of": row.duplicate_of if isinstance(row.duplicate_of, str) else None,
@@ -84,15 +85,15 @@ def run(spark, run_dir) -> dict[str, int]:
     s = get_settings()
     limits = Limits.from_settings(s)
     options = {"max_chars": s.chunk_max_chars, "new_after": s.chunk_new_after_chars,
-                "overlap": s.chunk_overlap_chars, "languages": tuple(s.document_languages)}
+                "overlap": s.chunk_overlap_chars, "languages": tuple(s.document_languages), "chunker": s.chunker}
     changes = spark.read.parquet(str(run_dir / "changes.parquet")).filter(F.col("change").isin("new", "changed"))
     n = changes.count()
     # one document per task slot, spread evenly: parse cost is per document, not per byte
     parsed = changes.repartition(output_partitions(spark, n, per_core=4)).mapInPandas(
         parse_partition(str(run_dir), limits, options, s.parse_worker_memory_mb), schema=PARSED_DDL).cache()
     ok = parsed.filter(F.col("reason").isNull())
-    docs = ok.select("doc_id", "uri", "title", "sha256", "department", "acl", "format", "size_bytes", "n_elements",
-                     F.size("chunks").cast("int").alias("n_chunks"), "duplicate_of")
+    docs = ok.select("doc_id", "uri", "title", "tags", "sha256", "department", "acl", "format", "size_bytes",
+                     "n_elements", F.size("chunks").cast("int").alias("n_chunks"), "duplicate_of")
     chunks = ok.select("doc_id", F.explode("chunks").alias("c")).select(
         "c.chunk_id", "doc_id", "c.ord", "c.text", "c.page", F.length("c.text").cast("int").alias("n_chars"))
     quarantine = parsed.filter(F.col("reason").isNotNull()).select(

@@ -28,7 +28,10 @@ class GraphBatch:
     def from_staged(cls, documents: pd.DataFrame, chunks: pd.DataFrame, mentions: pd.DataFrame,
                     entities: pd.DataFrame, relations: pd.DataFrame, ingested_at: str) -> GraphBatch:
         docs = documents.rename(columns={"doc_id": "id"})[["id", "uri", "title", "sha256", "department", "acl"]]
-        docs = docs.assign(ingested_at=ingested_at, acl=docs["acl"].map(list))
+        tags = documents["tags"] if "tags" in documents else pd.Series([[]] * len(documents), index=documents.index)
+        # columns in the order schemas/graph.json declares them (COPY maps by position)
+        docs = docs.assign(ingested_at=ingested_at, acl=docs["acl"].map(list),
+                           tags=tags.map(lambda t: list(t) if t is not None else []))
         ch = chunks.rename(columns={"chunk_id": "id"})[["id", "doc_id", "text", "ord", "page"]]
         ch = ch.astype({"ord": "int64", "page": "int64"})
         ents = entities.rename(columns={"entity_id": "id"})[["id", "name", "label", "aliases"]]

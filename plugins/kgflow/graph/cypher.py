@@ -5,7 +5,7 @@ from __future__ import annotations
 MERGE = {
     "Document": "UNWIND $rows AS row MERGE (d:Document {id: row.id}) "
     "SET d.uri = row.uri, d.title = row.title, d.sha256 = row.sha256, d.department = row.department, "
-    "d.acl = row.acl, d.ingested_at = row.ingested_at",
+    "d.acl = row.acl, d.ingested_at = row.ingested_at, d.tags = row.tags",
     "Chunk": "UNWIND $rows AS row MERGE (c:Chunk {id: row.id}) "
     "SET c.doc_id = row.doc_id, c.text = row.text, c.ord = row.ord, c.page = row.page",
     "Entity": "UNWIND $rows AS row MERGE (e:Entity {id: row.id}) "

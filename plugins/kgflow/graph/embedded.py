@@ -20,6 +20,9 @@ def ladybug_ddl() -> list[str]:
     for label, spec in schema["nodes"].items():
         cols = ", ".join(f"{p} {t}" + (" PRIMARY KEY" if p == spec["key"] else "") for p, t in spec["props"].items())
         stmts.append(f"CREATE NODE TABLE IF NOT EXISTS {label}({cols})")
+        # a graph made before a property was added to the schema gains it (a no-op once it is there)
+        stmts += [f"ALTER TABLE {label} ADD IF NOT EXISTS {p} {t}" for p, t in spec["props"].items()
+                  if p != spec["key"]]
     for rel, spec in schema["relationships"].items():
         props = "".join(f", {p} {t}" for p, t in spec["props"].items())
         stmts.append(f"CREATE REL TABLE IF NOT EXISTS {rel}(FROM {spec['from']} TO {spec['to']}{props})")

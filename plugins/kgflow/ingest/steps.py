@@ -16,7 +16,7 @@ from kgflow.ingest.isolate import documents_of_rows, drop_documents, quarantine_
 from kgflow.ingest.staging import private_dir, read_json, read_table, run_dir, write_json
 from kgflow.quality.gate import QualityGateFailed
 from kgflow.quality.gate import check as check_quality
-from kgflow.quality.validate import ValidationFailed, validate_tables
+from kgflow.quality.validate import BoundBroken, QuarantineShareExceeded, ValidationFailed, validate_tables
 from kgflow.retrieval.kb_snapshot import write_snapshot
 from kgflow.sources import kind_of, open_source, select_sources
 from kgflow.sources.changes import PENDING, change_set, load_manifest, updated_manifest
@@ -93,8 +93,13 @@ def validate(run: Path, max_rounds: int = 3, settings: Settings | None = None) -
     """Great Expectations over the staged tables; the report is saved as <run>/validation.json.
 
     Documents quarantined by parse or extract leave every staged table first. A document whose own rows
-    break a row-level expectation is quarantined ('invalid') and the suites run again without it; only a
-    failure no document can be blamed for (a table-level expectation) fails the run.
+    break a row-level expectation is quarantined ('invalid') and the suites run again without it. Two
+    failures stop the run instead, before anything is loaded:
+    - a bound kgflow keeps itself (an expectation with "kept_by") was broken: an internal error naming the
+      documents and the rule (BoundBroken), never the documents' fault;
+    - more than KGFLOW_MAX_QUARANTINE_SHARE of the run's new and changed documents were quarantined
+      (QuarantineShareExceeded): a share failing wholesale is a defect to look at, not a nightly detail.
+    A failure no document can be blamed for (a table-level expectation) fails the run too.
     """
     s = settings or get_settings()
     tables = staged_tables(run)
@@ -102,6 +107,7 @@ def validate(run: Path, max_rounds: int = 3, settings: Settings | None = None) -
     earlier = pd.concat([tables["quarantine"], read_table(run, "quarantine_extract")], ignore_index=True)
     tables = drop_documents(tables, set(earlier["doc_id"]))
     invalid: dict[str, tuple[str, str, str]] = {}
+    internal: list[dict] = []
     for _ in range(max_rounds):
         report = validate_tables(tables, s)
         if report["success"]:
@@ -109,9 +115,14 @@ def validate(run: Path, max_rounds: int = 3, settings: Settings | None = None) -
         blamed: dict[str, tuple[str, str, str]] = {}
         for table, suite in report["suites"].items():
             for f in suite["failed"]:
-                for d in documents_of_rows(tables, table, f["rows"] or []):
-                    blamed.setdefault(d, ("invalid", f"{table}: {f['expectation']} {f['kwargs']}"[:500], "validate"))
-        if not blamed:
+                rule = f"{table}: {f['expectation']} {f['kwargs']}"[:500]
+                for d in sorted(documents_of_rows(tables, table, f["rows"] or [])):
+                    if f["kept_by"]:
+                        internal.append({"doc_id": d, "table": table, "rule": rule, "kept_by": f["kept_by"],
+                                         "examples": f["examples"]})
+                    else:
+                        blamed.setdefault(d, ("invalid", rule, "validate"))
+        if internal or not blamed:
             break
         invalid.update(blamed)
         tables = drop_documents(tables, set(blamed))
@@ -122,6 +133,8 @@ def validate(run: Path, max_rounds: int = 3, settings: Settings | None = None) -
         known = changes.set_index("doc_id")
         quarantine["uri"] = quarantine["uri"].fillna(quarantine["doc_id"].map(known["uri"]))
         quarantine["sha256"] = quarantine["sha256"].fillna(quarantine["doc_id"].map(known["sha256"]))
+        for row in internal:
+            row["uri"] = known["uri"].get(row["doc_id"])
         for name in ("documents", "chunks", "mentions", "entities", "relations"):
             write_table(run, name, tables[name])
         write_table(run, "quarantine", quarantine)
@@ -129,11 +142,30 @@ def validate(run: Path, max_rounds: int = 3, settings: Settings | None = None) -
         for f in suite["failed"]:
             f["rows"] = f["rows"][:20] if f["rows"] is not None else None
     report["quarantined_by_validation"] = sorted(invalid)
+    report["internal_errors"] = internal
+    pending = int(changes["change"].isin(PENDING).sum()) if changes is not None else 0
+    share = len(quarantine) / pending if pending else 0.0
+    report["quarantine_share"] = {"quarantined": len(quarantine), "pending": pending, "share": round(share, 4),
+                                  "max": s.max_quarantine_share, "min_documents": s.quarantine_share_min_documents}
     write_json(run, "validation.json", report)
+    if internal:
+        where = "; ".join(f"{r['uri'] or r['doc_id']}: {r['rule']} (kept by {r['kept_by']})" for r in internal[:5])
+        raise BoundBroken(f"internal error: kgflow broke its own bound on {len(internal)} document(s), which "
+                          f"are not at fault; nothing was published (report: {run / 'validation.json'}): {where}",
+                          internal)
     if not report["success"]:
         failed = {t: r["failed"] for t, r in report["suites"].items() if not r["success"]}
         raise ValidationFailed(f"staged data failed validation (kept in {run}): {failed}")
-    return {**{t: r["rows"] for t, r in report["suites"].items()}, "quarantined": len(quarantine)}
+    if pending >= s.quarantine_share_min_documents and share > s.max_quarantine_share:
+        reasons = quarantine["reason"].value_counts().to_dict()
+        raise QuarantineShareExceeded(
+            f"{len(quarantine)} of {pending} new or changed documents quarantined ({share:.0%} > "
+            f"KGFLOW_MAX_QUARANTINE_SHARE={s.max_quarantine_share:.0%}); nothing was published. By reason: "
+            f"{reasons}. Fix the cause, or set KGFLOW_MAX_QUARANTINE_SHARE=1.0 (or the run's "
+            f"max_quarantine_share param) to publish the rest anyway (table: {run / 'quarantine'})",
+            len(quarantine), pending)
+    return {**{t: r["rows"] for t, r in report["suites"].items()}, "quarantined": len(quarantine),
+            "internal_errors": 0}
 
 
 def retired_documents(run: Path) -> list[str]:

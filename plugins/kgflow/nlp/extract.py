@@ -100,7 +100,10 @@ def _mentions(doc, keep: frozenset[str], max_chars: int, short: dict[str, str], 
             continue
         name = acronyms.get(sp.text) or concept_name(list(sp))
         out.append(Mention(sp, name, surface_form(sp.text), CONCEPT))
-    return sorted(out, key=lambda m: m.start)
+    # the bound the entities suite checks is kept here, where names are made: every surface a mention row can
+    # carry (and so every entity name and alias) is 1..max_chars characters with a letter in it
+    return sorted((m for m in out if len(m.surface) <= max_chars and is_entity_text(m.surface, max_chars)),
+                  key=lambda m: m.start)
 
 
 def extract_chunks(rows: Iterable[dict], batch_size: int = 64, max_entity_chars: int = 120,

@@ -55,6 +55,11 @@ def rules() -> tuple[PiiRule, ...]:
     )
 
 
+def rule_pattern(name: str) -> str:
+    """A rule's regex as written in schemas/pii_rules.json (the validation suite checks with the same one)."""
+    return next(r.regex.pattern for r in rules() if r.name == name)
+
+
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 
 

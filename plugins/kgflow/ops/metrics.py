@@ -49,6 +49,9 @@ def _figures_ingest(task: str, r: dict) -> Iterable[Figure]:
                 yield Figure("kgflow_ingest_rows", "Rows staged by the last ingest run", r[table], (("table", table),))
         yield Figure("kgflow_ingest_documents", "Documents in the last ingest run by outcome", r.get("quarantined", 0),
                      (("outcome", "quarantined"),))
+        # kgflow breaking its own bound (chunk cap, masking, entity length) is never a document's quarantine
+        yield Figure("kgflow_ingest_documents", "Documents in the last ingest run by outcome",
+                     r.get("internal_errors", 0), (("outcome", "internal_error"),))
     elif task == "load_graph":
         yield Figure("kgflow_stage_rows_per_second", "Rows written per second by a load stage",
                      r.get("rows", 0) / max(r.get("seconds", 0) or 1e-9, 1e-9), (("stage", "load_graph"),))
@@ -160,6 +163,9 @@ def push_task_metrics(context: dict, url: str | None = None) -> None:
             figures += task_figures(dag, task, ti.xcom_pull(task_ids=task))
         except Exception as e:  # noqa: BLE001 - a figure we cannot read is a log line, never a failed task
             log.warning("no figures for %s.%s: %s", dag, task, e)
+    elif isinstance(getattr(context.get("exception"), "result", None), dict):
+        # a failure that carries what it found (an internal error, a quarantine share over its limit)
+        figures += task_figures(dag, task, context["exception"].result)
     elif dag == "model_deploy" and task == "deploy" and "rolled back" in str(context.get("exception")):
         figures.append(Figure("kgflow_deploy_outcome_timestamp_seconds", "When a deploy last ended with this outcome",
                               now, group=(("outcome", "rolled_back"),)))

@@ -35,7 +35,13 @@ def discover(**context) -> dict:
 
 def validate(**context) -> dict:
     prepare_env(context)
-    return steps.validate(_run(context))
+    from kgflow.config import get_settings
+
+    s = get_settings()
+    share = context["params"].get("max_quarantine_share")
+    if share is not None:  # this run only: e.g. a first bulk load of a share known to hold many bad files
+        s = s.model_copy(update={"max_quarantine_share": float(share)})
+    return steps.validate(_run(context), settings=s)
 
 
 def load_graph(**context) -> dict:

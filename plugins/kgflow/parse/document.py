@@ -5,11 +5,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from kgflow.chunking.chunker import MAX_TOKEN_CHARS, Chunk, chunk_elements
+from kgflow.chunking import chunker_for
+from kgflow.chunking.chunker import MAX_TOKEN_CHARS, Chunk
 from kgflow.nlp.pii import mask_pii
 from kgflow.parse.errors import QuarantineError
-from kgflow.parse.partition import document_title, partition_bytes
-from kgflow.parse.sniff import SUPPORTED, Limits, email_attachments, extension, sniff
+from kgflow.parse.partition import (
+    TEMPLATE_TAG,
+    document_title,
+    embedded_title,
+    front_matter_fields,
+    partition_bytes,
+    split_front_matter,
+)
+from kgflow.parse.sniff import SUPPORTED, Limits, Sniffed, email_attachments, extension, sniff
 
 LONG_TOKEN = re.compile(rf"\S{{{MAX_TOKEN_CHARS},}}")
 LONG_TOKEN_MARK = "[…]"
@@ -19,6 +27,7 @@ LONG_TOKEN_MARK = "[…]"
 class ParsedDocument:
     doc_id: str
     title: str = ""
+    tags: list[str] = field(default_factory=list)
     format: str = ""
     n_elements: int = 0
     chunks: list[Chunk] = field(default_factory=list)
@@ -28,14 +37,14 @@ class ParsedDocument:
 
 
 def parse_document(data: bytes, name: str, doc_id: str, limits: Limits, max_chars: int, new_after: int,
-                   overlap: int, languages: tuple[str, ...] = ("eng",)) -> ParsedDocument:
+                   overlap: int, languages: tuple[str, ...] = ("eng",), chunker: str = "by_title") -> ParsedDocument:
     """Never raises for a bad document: the result carries the quarantine reason instead.
 
-    `name` is the document's path below its source (for the extension and a fallback title only);
-    `languages` as settings.document_languages.
+    `name` is the document's path below its source (for the extension and a last-resort title only);
+    `languages` as settings.document_languages; `chunker` a name in kgflow.chunking's registry.
     """
     try:
-        fmt, elements = _elements(data, name, limits, 0, languages)
+        fmt, elements, meta = _elements(data, name, limits, 0, languages)
         for el in elements:  # an 800 KB "word" is not text: it would become hundreds of identical chunks
             el.text = LONG_TOKEN.sub(LONG_TOKEN_MARK, el.text)
         total = sum(len(el.text) for el in elements)
@@ -45,21 +54,31 @@ def parse_document(data: bytes, name: str, doc_id: str, limits: Limits, max_char
         if total // max(1, new_after) > limits.max_chunks:
             raise QuarantineError("expands_too_large", f"{total} characters make more than {limits.max_chunks} "
                                                        "chunks")
-        title, _ = mask_pii(document_title(elements, name, fmt))
+        declared, tags = front_matter_fields(meta)
+        declared = declared or embedded_title(data, fmt)
         masked: dict[str, int] = {}
 
         def clean(text: str) -> str:
-            text, counts = mask_pii(text)
+            text, counts = mask_pii(TEMPLATE_TAG.sub(" ", text))
             for k, v in counts.items():
                 masked[k] = masked.get(k, 0) + v
-            return text
+            return text.strip()
 
-        chunks = chunk_elements(elements, doc_id, max_chars, new_after, overlap, clean)
+        elements = [el for el in elements if TEMPLATE_TAG.sub("", el.text).strip()]  # a line of markup only
+        if not elements:
+            if not declared:
+                raise QuarantineError("empty", "no text could be extracted")
+            from unstructured.documents.elements import Title
+
+            elements = [Title(declared)]  # a page that is only its title (a redirect, a stub) is still a page
+        title = mask_pii(TEMPLATE_TAG.sub(" ", document_title(elements, name, fmt, declared)))[0].strip()
+        chunks = chunker_for(chunker)(elements, doc_id, max_chars, new_after, overlap, clean)
         if len(chunks) > limits.max_chunks:
             raise QuarantineError("expands_too_large", f"{len(chunks)} chunks exceeds the limit of {limits.max_chunks}")
         if not chunks:
             raise QuarantineError("empty", "no text could be extracted")
-        return ParsedDocument(doc_id, title[:500], fmt, len(elements), chunks, pii_masked=masked)
+        return ParsedDocument(doc_id, title[:500] or name, [mask_pii(t)[0] for t in tags], fmt, len(elements), chunks,
+                              pii_masked=masked)
     except QuarantineError as q:
         return ParsedDocument(doc_id, quarantine_reason=q.reason, quarantine_detail=q.detail)
     except RecursionError:
@@ -69,18 +88,24 @@ def parse_document(data: bytes, name: str, doc_id: str, limits: Limits, max_char
                               quarantine_detail="parsing ran out of memory")
 
 
-def _elements(data: bytes, name: str, limits: Limits, depth: int, languages: tuple[str, ...]) -> tuple[str, list]:
+def _elements(data: bytes, name: str, limits: Limits, depth: int,
+              languages: tuple[str, ...]) -> tuple[str, list, dict]:
+    """The document's format, its elements (attachments' after the body) and its front matter."""
     sniffed = sniff(data, name, limits)
-    elements = partition_bytes(data, sniffed, languages)
+    meta: dict = {}
+    if sniffed.format == "md" and sniffed.text is not None:
+        meta, body = split_front_matter(sniffed.text)
+        sniffed = Sniffed(sniffed.format, body)
+    elements = partition_bytes(data, sniffed, languages) if (sniffed.text is None or sniffed.text.strip()) else []
     if sniffed.format == "eml":
         for att in email_attachments(data, limits, depth):
             if extension(att.name) not in SUPPORTED:
                 continue  # images, calendars, signatures: not documents, and never parsed
             try:
-                _, inner = _elements(att.data, att.name, limits, depth + 1, languages)
+                _, inner, _ = _elements(att.data, att.name, limits, depth + 1, languages)
             except QuarantineError as q:
                 raise QuarantineError(q.reason, f"attachment {att.name[:80]!r}: {q.detail}") from q
             elements += inner
-    if not elements:
+    if not elements and not meta.get("title"):
         raise QuarantineError("empty", "no text could be extracted")
-    return sniffed.format, elements
+    return sniffed.format, elements, meta

@@ -1,7 +1,11 @@
 """Great Expectations suites (schemas/expectations/*.json) run over the staged tables of one run.
 
 A suite may reference run-time values: {"$ref": "table.column"} (referential integrity),
-{"$setting": "name"} (a kgflow setting) and {"$labels": true} (allowed entity labels).
+{"$setting": "name"} (a kgflow setting), {"$labels": true} (allowed entity labels) and {"$pii": "rule"}
+(a PII rule's pattern, so the check and the masking share one regex).
+
+An expectation with "kept_by" checks a bound kgflow itself keeps where the data is made (the module named):
+its failure is kgflow's bug, reported as an internal error, never blamed on a document.
 
 Referential integrity is checked on a derived column ("<column> in <table.column>", true or false per
 row) rather than by handing Great Expectations the referenced ids as a value set: a run's 25,000 entity
@@ -26,12 +30,35 @@ class ValidationFailed(Exception):
     """A staged table broke its suite: publishing stops, the staged data stays for inspection."""
 
 
+class BoundBroken(ValidationFailed):
+    """kgflow broke a bound it keeps itself (an expectation with "kept_by"): an internal error, with the
+    documents and the rule, never a quarantine. `result` is what the task reports (metrics, CLI)."""
+
+    def __init__(self, message: str, rows: list[dict]) -> None:
+        super().__init__(message)
+        self.rows = rows
+        self.result = {"internal_errors": len(rows), "quarantined": 0}
+
+
+class QuarantineShareExceeded(ValidationFailed):
+    """More of the run's new and changed documents were quarantined than KGFLOW_MAX_QUARANTINE_SHARE allows:
+    the run stops before it loads anything."""
+
+    def __init__(self, message: str, quarantined: int, pending: int) -> None:
+        super().__init__(message)
+        self.result = {"quarantined": quarantined, "pending": pending}
+
+
 def _resolve(value: Any, settings: Settings) -> Any:
     if isinstance(value, dict):
         if "$setting" in value:
             return getattr(settings, value["$setting"])
         if "$labels" in value:
             return sorted(allowed_labels(settings.glossary_path))
+        if "$pii" in value:
+            from kgflow.nlp.pii import rule_pattern
+
+            return rule_pattern(value["$pii"])
     return value
 
 
@@ -66,7 +93,10 @@ def validate_tables(tables: dict[str, pd.DataFrame], settings: Settings, suites:
         df = tables[table].copy(deep=False)  # derived columns go on a copy; row positions stay the same
         suite = gx.ExpectationSuite(name=f"kgflow.{table}")
         refs: dict[str, tuple[str, dict]] = {}  # derived column -> (its source column, the suite's kwargs)
-        for exp in spec["expectations"]:
+        keepers: dict[int, str] = {}  # expectation position -> the module that keeps its bound
+        for position, exp in enumerate(spec["expectations"]):
+            if exp.get("kept_by"):
+                keepers[position] = exp["kept_by"]
             kwargs = dict(exp["kwargs"])
             value_set = kwargs.get("value_set")
             if isinstance(value_set, dict) and "$ref" in value_set:
@@ -80,7 +110,7 @@ def validate_tables(tables: dict[str, pd.DataFrame], settings: Settings, suites:
             batch_parameters={"dataframe": df})
         result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
         failed = []
-        for r in result.results:
+        for position, r in enumerate(result.results):
             if r.success:
                 continue
             kwargs = r.expectation_config.kwargs
@@ -89,7 +119,7 @@ def validate_tables(tables: dict[str, pd.DataFrame], settings: Settings, suites:
             examples = (df[column].iloc[rows[:3]].tolist() if rows and column in df
                         else (r.result.get("partial_unexpected_list") or [])[:3])
             failed.append({"expectation": r.expectation_config.type, "kwargs": _short(written),
-                           "unexpected": r.result.get("unexpected_count"),
+                           "kept_by": keepers.get(position), "unexpected": r.result.get("unexpected_count"),
                            "examples": [str(x)[:120] for x in examples], "rows": rows})
         report["suites"][table] = {"success": bool(result.success), "rows": len(df),
                                    "evaluated": len(result.results), "failed": failed}

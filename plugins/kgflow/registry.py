@@ -1,0 +1,26 @@
+"""One way to pick an implementation by configuration: a registry maps names to "module:attribute".
+
+A setting names a registered implementation, or gives an import path of its own ("package.module:attr"),
+so a plug-in outside kgflow is one module plus one setting. Nothing is imported until it is asked for.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+
+class UnknownImplementation(ValueError):
+    """A setting named no registered implementation and no importable "module:attribute"."""
+
+
+def resolve(registry: dict[str, str], name: str, concern: str) -> Any:
+    target = registry.get(name, name)
+    if ":" not in target:
+        raise UnknownImplementation(f"no {concern} named {name!r}: choose one of {', '.join(sorted(registry))}, "
+                                    "or give an import path such as 'mypackage.module:attribute'")
+    module, attr = target.split(":", 1)
+    try:
+        return getattr(import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise UnknownImplementation(f"{concern} {name!r} cannot be imported ({target}): {e}") from e
