@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     hybrid_candidates: int = 40  # chunks each signal proposes
     hybrid_lexical_weight: float = 0.8  # BM25 weight in the hybrid blend
     hybrid_graph_weight: float = 0.1  # PPR weight in the hybrid blend
+    hybrid_phrase_weight: float = 1.0  # bonus for a candidate holding the whole question as a phrase (a heading)
     # then each next chunk is the best by score - coverage_weight * its concept overlap (Jaccard) with those
     # already chosen: the context covers more of the question's concepts instead of repeating one passage
     hybrid_coverage_weight: float = 1.0  # concept-coverage penalty (0 turns coverage off)

@@ -32,6 +32,7 @@ def share(tmp_path_factory: pytest.TempPathFactory) -> dict:
     home = base / "home"
     mp = pytest.MonkeyPatch()
     mp.setenv("KGFLOW_HOME", str(home))
+    mp.setenv("KGFLOW_MAX_QUARANTINE_SHARE", "1.0")  # a batch that is hostile on purpose: most files are bad
     landing = home / "landing"
     truth = generate_corpus(landing, n_docs=12)
     secret = home / "secrets" / "jwt_secret"

@@ -52,6 +52,8 @@ def stack(llama_server, tmp_path_factory):
         env = {"KGFLOW_HOME": str(home), "KGFLOW_PUSHGATEWAY_URL": push_url, "KGFLOW_JWT_SECRET": SECRET,
                "KGFLOW_LLM_URL": llama_server.url, "KGFLOW_BACKUP_TARGET": str(work / "backups"),
                "KGFLOW_RATE_LIMIT_PER_S": "5", "KGFLOW_RATE_LIMIT_BURST": "5",
+               # 11 bad files beside 12 good ones: the quarantine metrics and alert are what is checked here
+               "KGFLOW_MAX_QUARANTINE_SHARE": "1.0",
                # the smallest real refresh: one step, one gate question, a prompt-sized sequence
                "KGFLOW_GATE_MAX_QUESTIONS": "1", "KGFLOW_TRAIN_SEQ_LEN": "192",
                # the good deploy's smoke answer takes ~25 s on 2 CPU cores: a bound load cannot cross

@@ -20,6 +20,7 @@ from kgflow.chunking.chunker import Block, chunk_elements, is_heading, pack, to_
 WORDS = st.sampled_from(["plan", "budget", "Maria", "Falcon", "leads", "the", "a", "of", "review", "2024", "x",
                          "project.", "team;", "done!", "why?", "mail", "SECRET", "word" * 40, "y" * 1500])
 TEXT = st.lists(WORDS, min_size=1, max_size=400).map(" ".join)
+HEADING = WORDS.filter(lambda w: len(w) <= 5 and w.isalpha()).map(lambda w: f"§ {w}")
 SHORT = st.lists(WORDS.filter(lambda w: len(w) < 20 and w[-1].isalpha()), min_size=1, max_size=8).map(" ".join)
 
 
@@ -37,7 +38,8 @@ def elements(draw) -> list:
         meta = ElementMetadata(page_number=page)
         if kind == "title":
             # a short title is marked so a test can tell a heading line from body text
-            out.append(Title(draw(SHORT.map(lambda t: f"§ {t}") | TEXT), metadata=meta))
+            # (at most 7 characters: a heading even in a 16-character chunk, whose headings may take half)
+            out.append(Title(draw(HEADING | TEXT), metadata=meta))
         elif kind == "text":
             out.append(NarrativeText(draw(TEXT), metadata=meta))
         elif kind == "list":

@@ -43,6 +43,7 @@ class Block:
     text: str  # for a table: its rows joined by newlines
     page: int = 1
     rows: tuple[str, ...] = ()
+    level: int = 0  # a heading's depth (0 = top): a deeper one nests in the section path, a shallower one ends it
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Piece:
     text: str
     page: int
     overlap: int = 0
+    section: str = ""  # the heading path where the chunk starts ("Travel › Approvals"), for finding it
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Chunk:
     ord: int
     text: str
     page: int
+    section: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class _Atom:
     section: bool  # starts with a heading: a new section begins here
     table: int = -1  # the table's index among the blocks, or -1
     table_chars: int = 0  # on a table's first atom: the whole table's length
+    path: str = ""  # the heading path in effect at this atom
 
 
 def _split(text: str, budget: int, first_budget: int | None = None) -> list[str]:
@@ -99,11 +103,15 @@ def _atoms(blocks: list[Block], unit: int) -> list[_Atom]:
     that follows it, so packing can never leave a heading at the end of a chunk without its section."""
     atoms: list[_Atom] = []
     headings: list[Block] = []
+    stack: list[tuple[int, str]] = []  # (level, heading) from the top section down to the current one
+
+    def path() -> str:
+        return " › ".join(t for _, t in stack)
 
     def flush_headings() -> None:
         # headings with no body after them (or more headings than fit): a section of their own
         if headings:
-            atoms.append(_Atom("\n".join(h.text for h in headings), headings[0].page, True, True))
+            atoms.append(_Atom("\n".join(h.text for h in headings), headings[0].page, True, True, path=path()))
             headings.clear()
 
     for i, b in enumerate(blocks):
@@ -113,6 +121,9 @@ def _atoms(blocks: list[Block], unit: int) -> list[_Atom]:
             if headings and len("\n".join(h.text for h in headings)) + 1 + len(b.text) > unit // 2:
                 flush_headings()  # keep room in the fused atom for the body's first piece
             headings.append(b)
+            while stack and stack[-1][0] >= b.level:
+                stack.pop()
+            stack.append((b.level, b.text))
             continue
         lead = "\n".join(h.text for h in headings)
         lead_page = headings[0].page if headings else b.page
@@ -130,7 +141,7 @@ def _atoms(blocks: list[Block], unit: int) -> list[_Atom]:
             text = f"{lead}\n{p}" if j == 0 and lead else p
             first = j == 0
             atoms.append(_Atom(text, lead_page if first else b.page, first or table >= 0, first and bool(lead),
-                               table, total if first and table >= 0 else 0))
+                               table, total if first and table >= 0 else 0, path()))
         headings.clear()
     flush_headings()
     return atoms
@@ -161,7 +172,7 @@ def pack(blocks: list[Block], max_chars: int, new_after: int, overlap: int, comb
     out: list[Piece] = []
     cur: list[str] = []
     cur_len = lap = 0
-    page = 1
+    page, section = 1, ""
 
     for a in _atoms(blocks, unit):
         fresh = not cur
@@ -172,24 +183,24 @@ def pack(blocks: list[Block], max_chars: int, new_after: int, overlap: int, comb
             table_moves = starts_table and a.table_chars <= unit and cur_len + 1 + a.table_chars > max_chars
             soft = a.new_block and cur_len >= new_after and not within_table
             if (a.section and cur_len >= combine_under) or soft or table_moves:
-                out.append(Piece("".join(cur), page, lap))
+                out.append(Piece("".join(cur), page, lap, section))
                 cur, cur_len, lap, fresh = [], 0, 0, True
             elif cur_len + len(sep) + len(a.text) > max_chars:
                 prev = "".join(cur)
-                out.append(Piece(prev, page, lap))
+                out.append(Piece(prev, page, lap, section))
                 cur, cur_len, lap, fresh = [], 0, 0, True
                 tail = _tail(prev, overlap) if not a.new_block else ""  # only a cut inside a text repeats
                 if tail:
                     cur, cur_len, lap = [tail], len(tail), len(tail) + 1
         if fresh:
-            page = a.page
+            page, section = a.page, a.path
         if cur:
             cur.append("\n" if a.new_block else " ")
             cur_len += 1
         cur.append(a.text)
         cur_len += len(a.text)
     if cur:
-        out.append(Piece("".join(cur), page, lap))
+        out.append(Piece("".join(cur), page, lap, section))
     return out
 
 
@@ -245,7 +256,8 @@ def to_blocks(elements: Iterable, clean: Callable[[str], str] = str.strip) -> li
         if not text:
             continue
         kind = "heading" if category == "Title" and is_heading(text) else "text"
-        blocks.append(Block(kind, text, page))
+        depth = getattr(el.metadata, "category_depth", None)
+        blocks.append(Block(kind, text, page, level=int(depth) if isinstance(depth, int) else 0))
     return blocks
 
 
@@ -268,5 +280,13 @@ def chunk_elements(
             continue  # no word to embed, or the same text again in this document (boilerplate, repeats)
         seen.add(text)
         ordinal = len(out)
-        out.append(Chunk(stable_id("chk", doc_id, ordinal, text), doc_id, ordinal, text, piece.page))
+        out.append(Chunk(stable_id("chk", doc_id, ordinal, text), doc_id, ordinal, text, piece.page, piece.section))
     return out
+
+
+def findable_text(title: str, section: str, text: str) -> str:
+    """What a chunk is found by (embedded, and indexed for BM25): its document's title and section path in
+    front of its text. Generic section headings ('Who we are') and pronoun-only passages carry no topic of
+    their own; the document and section they sit in do. The chunk's text itself stays as it is."""
+    head = " › ".join(p for p in (title, section) if p and p != text.split("\n", 1)[0])
+    return f"{head}\n{text}" if head else text

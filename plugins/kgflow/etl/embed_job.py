@@ -21,8 +21,12 @@ def embed_partition(name: str, backend: str, threads: int, batch_size: int) -> c
         from kgflow.vectors.embedder import Embedder
 
         embedder = Embedder(name, backend, threads, batch_size)  # loaded once per Python worker (cached)
+        from kgflow.chunking.chunker import findable_text
+
         for batch in batches:
-            vectors = embedder.embed(batch["text"].tolist())
+            texts = [findable_text(t or "", s or "", x) for t, s, x in zip(batch["title"], batch["section"],
+                                                                          batch["text"], strict=True)]
+            vectors = embedder.embed(texts)
             yield pd.DataFrame({"chunk_id": batch["chunk_id"].to_numpy(), "vector": list(vectors)})
 
     return run
@@ -35,7 +39,10 @@ def run(spark, run_dir: Path) -> dict[str, int]:
 
     s = get_settings()
     backend = resolve(s.embedder_backend, "batch")  # once, on the driver: one variant for the whole run
-    chunks = spark.read.parquet(str(run_dir / "chunks")).select("chunk_id", "text")
+    # a chunk is embedded as it is found: its document's title and its section path before its text
+    titles = spark.read.parquet(str(run_dir / "documents")).select("doc_id", "title")
+    chunks = (spark.read.parquet(str(run_dir / "chunks")).join(titles, "doc_id", "left")
+              .select("chunk_id", "title", "section", "text"))
     n = chunks.count()
     threads = int(spark.conf.get("spark.task.cpus", "1"))
     # a few partitions per core: an even spread without reloading the model per small task

@@ -22,7 +22,7 @@ PARSED_DDL = (
     "doc_id STRING, uri STRING, sha256 STRING, department STRING, acl ARRAY<STRING>, size_bytes BIGINT, "
     "title STRING, tags ARRAY<STRING>, format STRING, n_elements INT, reason STRING, detail STRING, "
     "duplicate_of STRING, "
-    "chunks ARRAY<STRUCT<chunk_id: STRING, ord: INT, text: STRING, page: INT>>"
+    "chunks ARRAY<STRUCT<chunk_id: STRING, ord: INT, text: STRING, page: INT, section: STRING>>"
 )
 
 
@@ -68,7 +68,8 @@ def parse_partition(run_dir: str, limits, options: dict, memory_mb: int) -> call
                     "format": p.format or row.ext, "n_elements": p.n_elements,
                     "reason": p.quarantine_reason, "detail": p.quarantine_detail,
                     "duplicate_of": row.duplicate_of if isinstance(row.duplicate_of, str) else None,
-                    "chunks": [{"chunk_id": c.chunk_id, "ord": c.ord, "text": c.text, "page": c.page}
+                    "chunks": [{"chunk_id": c.chunk_id, "ord": c.ord, "text": c.text, "page": c.page,
+                                "section": c.section}
                                for c in p.chunks],
                 })
             yield pd.DataFrame(out)
@@ -95,7 +96,8 @@ def run(spark, run_dir) -> dict[str, int]:
     docs = ok.select("doc_id", "uri", "title", "tags", "sha256", "department", "acl", "format", "size_bytes",
                      "n_elements", F.size("chunks").cast("int").alias("n_chunks"), "duplicate_of")
     chunks = ok.select("doc_id", F.explode("chunks").alias("c")).select(
-        "c.chunk_id", "doc_id", "c.ord", "c.text", "c.page", F.length("c.text").cast("int").alias("n_chars"))
+        "c.chunk_id", "doc_id", "c.ord", "c.text", "c.page", F.length("c.text").cast("int").alias("n_chars"),
+        "c.section")
     quarantine = parsed.filter(F.col("reason").isNotNull()).select(
         "doc_id", "uri", "sha256", "reason", "detail", F.lit("parse").alias("stage"))
     for name, df in (("documents", docs), ("chunks", chunks), ("quarantine", quarantine)):

@@ -33,7 +33,8 @@ class GraphBatch:
         docs = docs.assign(ingested_at=ingested_at, acl=docs["acl"].map(list),
                            tags=tags.map(lambda t: list(t) if t is not None else []))
         ch = chunks.rename(columns={"chunk_id": "id"})[["id", "doc_id", "text", "ord", "page"]]
-        ch = ch.astype({"ord": "int64", "page": "int64"})
+        section = chunks["section"].fillna("") if "section" in chunks else ""
+        ch = ch.astype({"ord": "int64", "page": "int64"}).assign(section=section)
         ents = entities.rename(columns={"entity_id": "id"})[["id", "name", "label", "aliases"]]
         ents = ents.assign(aliases=ents["aliases"].map(list))
         has = ch.rename(columns={"doc_id": "src", "id": "dst"})[["src", "dst"]]

@@ -7,7 +7,7 @@ MERGE = {
     "SET d.uri = row.uri, d.title = row.title, d.sha256 = row.sha256, d.department = row.department, "
     "d.acl = row.acl, d.ingested_at = row.ingested_at, d.tags = row.tags",
     "Chunk": "UNWIND $rows AS row MERGE (c:Chunk {id: row.id}) "
-    "SET c.doc_id = row.doc_id, c.text = row.text, c.ord = row.ord, c.page = row.page",
+    "SET c.doc_id = row.doc_id, c.text = row.text, c.ord = row.ord, c.page = row.page, c.section = row.section",
     "Entity": "UNWIND $rows AS row MERGE (e:Entity {id: row.id}) "
     "ON CREATE SET e.name = row.name, e.label = row.label, e.aliases = row.aliases",
     "HAS_CHUNK": "UNWIND $rows AS row MATCH (d:Document {id: row.src}), (c:Chunk {id: row.dst}) "
@@ -65,5 +65,5 @@ SNAPSHOT = {
     "RETURN a.id AS src, b.id AS dst, r.type AS type, r.weight AS weight, r.evidence_chunk AS chunk",
     "mentions": "MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) RETURN c.id AS chunk, e.id AS entity, m.count AS count",
     "chunks": "MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) RETURN c.id AS id, c.text AS text, c.ord AS ord, "
-    "d.id AS doc_id, d.title AS title, d.uri AS uri, d.acl AS acl",
+    "c.section AS section, d.id AS doc_id, d.title AS title, d.uri AS uri, d.acl AS acl",
 }

@@ -219,10 +219,14 @@ def build_index(run: Path, full_rebuild: bool = False, settings: Settings | None
     start = time.perf_counter()
     staged = staged_vectors(run, chunks)
     if staged is None:
+        from kgflow.chunking.chunker import findable_text
         from kgflow.vectors.embedder import Embedder
 
         embedder = Embedder.from_settings(s)
-        vectors, variant = embedder.embed(chunks["text"].tolist()), embedder.variant
+        titles = chunks["doc_id"].map(docs["title"]).fillna("")
+        texts = [findable_text(t, s_ or "", x) for t, s_, x in zip(titles, chunks["section"].fillna(""), chunks["text"],
+                                                                  strict=True)]
+        vectors, variant = embedder.embed(texts), embedder.variant
     else:
         vectors, variant = staged
     embed_s = time.perf_counter() - start

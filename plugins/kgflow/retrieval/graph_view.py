@@ -45,7 +45,7 @@ class Edge:
 
 CHUNK_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("doc_id", pa.string()),
                           ("title", pa.string()), ("uri", pa.string()), ("acl", pa.list_(pa.string())),
-                          ("ord", pa.int32())])
+                          ("ord", pa.int32()), ("section", pa.string())])
 ENTITY_SCHEMA = pa.schema([("id", pa.string()), ("name", pa.string())])
 KEY_SCHEMA = pa.schema([("key", pa.string()), ("entity", pa.int32())])
 RELATED_SCHEMA = pa.schema([("src", pa.int32()), ("dst", pa.int32()), ("type", pa.string()),
@@ -80,7 +80,8 @@ def build_columns(rows: Callable[[str], list[dict]]) -> tuple[dict[str, pa.Table
     tables = {
         "chunks": pa.Table.from_pylist([{"id": c["id"], "text": c["text"], "doc_id": c["doc_id"],
                                          "title": c["title"], "uri": c["uri"], "acl": list(c["acl"] or []),
-                                         "ord": int(c["ord"] or 0)} for c in chunks], schema=CHUNK_SCHEMA),
+                                         "ord": int(c["ord"] or 0), "section": c.get("section") or ""}
+                                        for c in chunks], schema=CHUNK_SCHEMA),
         "entities": pa.Table.from_pylist([{"id": e["id"], "name": e["name"]} for e in entities],
                                          schema=ENTITY_SCHEMA),
         "keys": pa.Table.from_pydict({"key": list(keys), "entity": list(keys.values())}, schema=KEY_SCHEMA),
@@ -172,6 +173,11 @@ class GraphView:
     def _key_list(self) -> list[str]:
         return list(self.by_key)
 
+    def section(self, chunk_id: str) -> str:
+        """The heading path a chunk starts in ("" in a snapshot written before chunks carried one)."""
+        ch = self.tables["chunks"]
+        return ch.column("section")[self._chunk_row[chunk_id]].as_py() or "" if "section" in ch.schema.names else ""
+
     def _chunk_at(self, i: int) -> ChunkInfo:
         return ChunkInfo(self.chunk_ids[i], self._text[i].as_py(), self._doc[i].as_py(), self._title[i].as_py(),
                          self._uri[i].as_py(), tuple(self._acl[i].as_py() or ()), int(self._ord[i]))
@@ -261,6 +267,15 @@ class GraphView:
     def texts(self) -> list[str]:
         """Every chunk's text in chunk_ids order."""
         return self._text.to_pylist()
+
+    def findable_texts(self) -> list[str]:
+        """What each chunk is found by (title and section path before its text), in chunk_ids order."""
+        from kgflow.chunking.chunker import findable_text
+
+        ch = self.tables["chunks"]
+        sections = ch.column("section").to_pylist() if "section" in ch.schema.names else [""] * ch.num_rows
+        return [findable_text(t or "", s or "", x) for t, s, x in zip(self._title.to_pylist(), sections,
+                                                                       self.texts(), strict=True)]
 
     def acls(self) -> list[tuple[str, ...]]:
         """Every chunk's ACL in chunk_ids order (for per-department masks, computed once per version)."""

@@ -4,7 +4,12 @@ Candidates are the dense top chunks, the lexical (BM25) top chunks and the Perso
 chunks. Each candidate's score blends its exact cosine with the question, its BM25 score and its PPR
 mass, each divided by the best candidate's:
 
-    score = cosine' + lexical_weight * bm25' + graph_weight * ppr'
+    score = cosine' + lexical_weight * bm25' + graph_weight * ppr' + phrase_weight * [holds the question]
+
+The last term is the navigational signal bag-of-words scoring lacks: a question of three words or more that
+a candidate holds verbatim (its title, its section path or its text; case and spacing aside) names that
+passage, as a section heading or a quoted line does. A question in prose is almost never held verbatim, so
+the term leaves it alone.
 
 A chunk another signal adds must out-score a dense hit to displace it, so the extra evidence re-ranks
 and extends the vector hits instead of crowding them out.
@@ -20,6 +25,7 @@ the next chunk saying the same thing) gives way to one that brings new ones.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from kgflow.retrieval.base import Query, Ranking, Retriever
@@ -31,6 +37,19 @@ def _scaled(values: dict[str, float]) -> dict[str, float]:
     made small cosine differences outweigh lexical evidence: measured 0.2 points worse)."""
     top = max(values.values(), default=0.0) or 1.0
     return {k: v / top for k, v in values.items()}
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def phrase_of(text: str) -> str:
+    """Text as a phrase to look for: lower case, words joined by single spaces, punctuation dropped."""
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
+def holds_phrase(g, chunk_id: str, phrase: str) -> bool:
+    c = g.chunks[chunk_id]
+    return any(phrase in f" {phrase_of(t)} " for t in (c.title, g.section(chunk_id), c.text))
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -71,6 +90,12 @@ class HybridRetriever(Retriever):
         d, b, p = _scaled(cosine), _scaled(lexical), _scaled(ppr)
         blended = {c: d.get(c, 0.0) + s.hybrid_lexical_weight * b.get(c, 0.0) + s.hybrid_graph_weight * p.get(c, 0.0)
                    for c in candidates}
+        phrase = phrase_of(q.text)
+        if s.hybrid_phrase_weight > 0 and len(phrase.split()) >= 3:
+            g, padded = q.snapshot.graph, f" {phrase} "
+            for c in candidates:
+                if holds_phrase(g, c, padded):
+                    blended[c] += s.hybrid_phrase_weight
         # ties (a duplicate document scores exactly like its original) go to the smaller id, not set order
         ranked = sorted(blended.items(), key=lambda kv: (-kv[1], kv[0]))
         ranked = choose_for_coverage(ranked[: max(2 * q.k, s.hybrid_coverage_pool)], q.snapshot.graph.entities_in,

@@ -58,7 +58,7 @@ def write_snapshot(store, version_dir: Path) -> dict:
             writer.write_table(table)
     for name in ARRAYS:
         np.save(tmp / f"{name}.npy", arrays[name])
-    LexicalIndex.build(tables["chunks"].column("text").to_pylist()).save(str(tmp / "bm25"), show_progress=False)
+    LexicalIndex.build(GraphView(tables, arrays).findable_texts()).save(str(tmp / "bm25"), show_progress=False)
     counts = {name: table.num_rows for name, table in tables.items()} | {"mentions": len(arrays["m_entity"])}
     atomic_write_text(tmp / MANIFEST, json.dumps({"counts": counts}, indent=2))
     try:

@@ -53,5 +53,5 @@ def lexical_index(snap) -> LexicalIndex:
         if snap.kb_dir is not None:
             snap.cache["lexical"] = LexicalIndex.open(snap.kb_dir / "bm25", g.chunk_ids)
         else:
-            snap.cache["lexical"] = LexicalIndex(LexicalIndex.build(g.texts()), g.chunk_ids)
+            snap.cache["lexical"] = LexicalIndex(LexicalIndex.build(g.findable_texts()), g.chunk_ids)
     return snap.cache["lexical"]
