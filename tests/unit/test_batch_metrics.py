@@ -26,3 +26,18 @@ def test_a_deploy_outcome_is_its_own_group_so_the_next_success_keeps_the_last_ro
 
 def test_a_dag_without_figures_pushes_only_the_task_outcome():
     assert task_figures("some_other_dag", "t", {"x": 1}) == []
+
+
+def test_a_validation_that_finds_kgflows_own_bug_pushes_internal_error_documents(monkeypatch):
+    from types import SimpleNamespace
+
+    from kgflow.ops import metrics
+    from kgflow.quality.validate import BoundBroken
+
+    pushed = []
+    monkeypatch.setattr(metrics, "push", lambda url, dag, task, figures: pushed.extend(figures))
+    error = BoundBroken("internal error", [{"doc_id": "a"}, {"doc_id": "b"}])
+    ti = SimpleNamespace(dag_id="knowledge_ingest", task_id="validate", start_date=None)
+    metrics.push_task_metrics({"ti": ti, "exception": error}, url="http://127.0.0.1:9")
+    outcomes = {dict(f.labels).get("outcome"): f.value for f in pushed if f.name == "kgflow_ingest_documents"}
+    assert outcomes["internal_error"] == 2 and outcomes["quarantined"] == 0

@@ -112,3 +112,15 @@ def test_chunks_carry_the_heading_path_they_start_in():
     md = f"# Travel\n\n{BODY}\n\n## Approvals\n\n{BODY} " * 1 + "\n\n### Local travel\n\n" + "Metro fares. " * 120
     doc = _parse(md.encode(), "travel.md", max_chars=400)
     assert any(c.section == "Travel › Approvals › Local travel" for c in doc.chunks), [c.section for c in doc.chunks]
+
+
+def test_a_template_tag_broken_across_paragraphs_is_still_markup():
+    from docx import Document
+
+    d = Document()
+    d.add_paragraph("Review the [org charts]({% page")
+    d.add_paragraph("“about-us/org-chart/” %}) and the project roles.")
+    buf = io.BytesIO()
+    d.save(buf)
+    text = _text(_parse(buf.getvalue(), "roles.docx"))
+    assert "{%" not in text and "%}" not in text and "org-chart/" not in text and "project roles" in text

@@ -64,7 +64,8 @@ def parse_document(data: bytes, name: str, doc_id: str, limits: Limits, max_char
                 masked[k] = masked.get(k, 0) + v
             return text.strip()
 
-        elements = [el for el in elements if TEMPLATE_TAG.sub("", el.text).strip()]  # a line of markup only
+        strip_template_tags(elements)
+        elements = [el for el in elements if el.text.strip()]  # a line of markup only
         if not elements:
             if not declared:
                 raise QuarantineError("empty", "no text could be extracted")
@@ -86,6 +87,20 @@ def parse_document(data: bytes, name: str, doc_id: str, limits: Limits, max_char
     except MemoryError:
         return ParsedDocument(doc_id, quarantine_reason="expands_too_large",
                               quarantine_detail="parsing ran out of memory")
+
+
+_SEP = "\x00"
+
+
+def strip_template_tags(elements: list) -> None:
+    """Remove template tags from the elements' text in place, across element boundaries: a converter breaks
+    `{% page\n"travel/" %}` into two paragraphs as readily as it keeps it in one."""
+    joined = _SEP.join(el.text.replace(_SEP, " ") for el in elements)
+    if "{" not in joined:
+        return
+    stripped = TEMPLATE_TAG.sub(lambda m: " " + _SEP * m.group(0).count(_SEP), joined)
+    for el, text in zip(elements, stripped.split(_SEP), strict=True):
+        el.text = text
 
 
 def _elements(data: bytes, name: str, limits: Limits, depth: int,
