@@ -63,9 +63,9 @@ def test_no_chunk_is_longer_than_the_cap_in_any_format(handbook):
     for fmt in FORMATS:
         mine = chunks[chunks["format"] == fmt]
         rows.append((fmt, int((docs["format"] == fmt).sum()), len(mine), int(mine["n_chars"].max())))
-    print("\nformat  published  chunks  longest (cap %d)" % handbook["settings"].chunk_max_chars)
-    for r in rows:
-        print("%-7s %9d %7d %8d" % r)
+    print(f"\nformat  published  chunks  longest (cap {handbook['settings'].chunk_max_chars})")
+    for fmt, published, n, longest in rows:
+        print(f"{fmt:<7} {published:9d} {n:7d} {longest:8d}")
     assert max(r[3] for r in rows) <= handbook["settings"].chunk_max_chars
 
 
