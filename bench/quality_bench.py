@@ -28,27 +28,34 @@ BENCH = Path(os.environ.get("KGFLOW_QUALITY_BENCH", REPO.parent / "shared" / "be
 TYPES = ["Fact Retrieval", "Complex Reasoning", "Contextual Summarize", "Creative Generation"]
 
 
-def write_landing(landing: Path) -> int:
-    """One text file per guide (the corpus is one item whose context holds one guide per line)."""
+def write_landing(landing: Path, fmt: str = "txt") -> int:
+    """One file per guide (the corpus is one item whose context holds one guide per line, duplicates kept):
+    plain text, or Markdown as a person saves a guide, a `# Title` line (its opening words) and its text."""
     corpus = json.loads((BENCH / "corpus.json").read_text())
     lines = [ln for item in corpus for ln in item["context"].split("\n") if ln.strip()]
     folder = landing / "guides"
     folder.mkdir(parents=True, exist_ok=True)
     for i, text in enumerate(lines):
-        (folder / f"guide_{i:03d}.txt").write_text(text + "\n", encoding="utf-8")
+        body = f"# {' '.join(text.split()[:6])}\n\n{text}\n" if fmt == "md" else text + "\n"
+        (folder / f"guide_{i:03d}.{fmt}").write_text(body, encoding="utf-8")
     return len(lines)
 
 
-def ingest(home: Path) -> dict:
+def ingest(home: Path, fmt: str = "txt") -> dict:
+    from kgflow.config import Settings
+    from kgflow.ingest.staging import read_json, run_dir
     from kgflow.orchestration.run_dag import test_dag
 
-    n = write_landing(home / "landing")
+    n = write_landing(home / "landing", fmt)
     start = time.perf_counter()
     run = test_dag("knowledge_ingest")
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     if str(run.state) != "success":
         raise SystemExit(f"ingest failed: {states}")
-    return {"documents": n, "seconds": round(time.perf_counter() - start, 1)}
+    published = read_json(run_dir(Settings().runs_dir, run.run_id), "publish.json")
+    return {"format": fmt, "documents": n, "published": published["graph"]["documents"],
+            "duplicates": len(published["duplicates"]), "quarantined": len(published["quarantined"]),
+            "seconds": round(time.perf_counter() - start, 1)}
 
 
 def evaluate(strategies: list[str], budget: int, limit: int | None, top_k: int) -> dict:
@@ -87,6 +94,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int)
     ap.add_argument("--strategies", default="")
     ap.add_argument("--json", type=Path, help="write the figures here too")
+    ap.add_argument("--format", choices=["txt", "md"], default="txt", help="how each guide is saved")
     args = ap.parse_args()
     home = use_home(args.home, "quality")
     os.environ.setdefault("KGFLOW_TORCH_THREADS", "2")
@@ -94,7 +102,7 @@ def main() -> None:
 
     info = {"home": str(home)}
     if not (args.reuse and (home / "index" / "CURRENT").exists()):
-        info |= ingest(home)
+        info |= ingest(home, args.format)
     strategies = [s for s in args.strategies.split(",") if s] or strategy_names()
     results = evaluate(strategies, args.budget, args.limit, args.top_k)
     base = results.get("vector")
