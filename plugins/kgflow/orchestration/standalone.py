@@ -94,6 +94,26 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: init reaps it
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
 def stop(name: str, grace_s: float = 30) -> str:
     """SIGTERM the process group, wait, then SIGKILL (Airflow's scheduler ignores SIGTERM for a while)."""
     pid_file = _run_dir() / f"{name}.pid"
@@ -106,12 +126,19 @@ def stop(name: str, grace_s: float = 30) -> str:
         pid_file.unlink(missing_ok=True)
         return "not running"
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and pid_alive(pid):
-        time.sleep(0.5)
+    while time.monotonic() < deadline and group_members(pid):
+        _reap(pid)  # our own child (serve --background from this process) would stay a zombie otherwise
+        time.sleep(0.2)
     try:
         os.killpg(pid, signal.SIGKILL)  # stragglers in the group, if any
     except ProcessLookupError:
         pass
+    # SIGKILL is delivered, not done: a process holding gigabytes of mappings takes a moment to exit, and
+    # `down` promises that nothing is left when it returns
+    deadline = time.monotonic() + 15
+    while group_members(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _reap(pid)
     pid_file.unlink(missing_ok=True)
     return "stopped"
 
