@@ -30,7 +30,8 @@ def _staged_run(run: Path) -> None:
     run.mkdir(parents=True)
     doc_ids = [f"doc_{i:06d}" for i in range(N_DOCS)]
     docs = pd.DataFrame({"doc_id": doc_ids, "uri": [f"file:///landing/hr/{d}.txt" for d in doc_ids],
-                         "title": doc_ids, "sha256": doc_ids, "department": "hr", "acl": [["hr"]] * N_DOCS,
+                         "title": doc_ids, "tags": [[]] * N_DOCS, "sha256": doc_ids, "department": "hr",
+                         "acl": [["hr"]] * N_DOCS,
                          "format": "txt", "size_bytes": 1000, "n_elements": CHUNKS_PER_DOC,
                          "n_chunks": CHUNKS_PER_DOC, "duplicate_of": None})
     chunk_doc = np.repeat(doc_ids, CHUNKS_PER_DOC)
@@ -38,7 +39,8 @@ def _staged_run(run: Path) -> None:
     chunk_ids = [f"chk_{i:07d}" for i in range(len(chunk_doc))]
     chunks = pd.DataFrame({"chunk_id": chunk_ids, "doc_id": chunk_doc, "ord": ords.astype("int32"),
                            "text": [f"chunk {i} text about entity {i % N_ENTITIES}" for i in range(len(chunk_ids))],
-                           "page": np.ones(len(chunk_ids), "int32"), "n_chars": np.full(len(chunk_ids), 40, "int32")})
+                           "page": np.ones(len(chunk_ids), "int32"), "n_chars": np.full(len(chunk_ids), 40, "int32"),
+                           "section": ""})
     ent_ids = [f"ent_{i:06d}" for i in range(N_ENTITIES)]
     entities = pd.DataFrame({"entity_id": ent_ids, "name": [f"Entity {i}" for i in range(N_ENTITIES)],
                              "label": "ORG", "aliases": [[f"Entity {i}"] for i in range(N_ENTITIES)]})
