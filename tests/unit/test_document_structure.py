@@ -124,3 +124,15 @@ def test_a_template_tag_broken_across_paragraphs_is_still_markup():
     d.save(buf)
     text = _text(_parse(buf.getvalue(), "roles.docx"))
     assert "{%" not in text and "%}" not in text and "org-chart/" not in text and "project roles" in text
+
+
+def test_a_heading_sentence_later_in_a_pdf_does_not_displace_its_opening_title_line():
+    import tempfile
+    from pathlib import Path
+
+    from kgflow.corpus.writers import write_pdf
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "memo.pdf"
+        write_pdf(path, "Engineering memo 0000: Review", ["Maria Lindqvist leads Project Falcon.", BODY])
+        assert _parse(path.read_bytes(), "memo.pdf").title == "Engineering memo 0000: Review"

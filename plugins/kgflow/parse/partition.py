@@ -123,12 +123,15 @@ def document_title(elements: list, name: str, fmt: str, declared: str | None = N
         subject = getattr(elements[0].metadata, "subject", None)
         if subject and subject.strip():
             return " ".join(subject.split())
+    first = " ".join(elements[0].text.split())
+    one_sentence = not re.search(r"[.!?]\s+\S", first)
+    if 0 < len(first) < 120 and (not first.endswith(".") or elements[0].category == "Title" and one_sentence):
+        # a short opening line without a full stop reads as the title, whatever its category; a heading may
+        # end with one ('Washington, D.C.')
+        return first
     for el in elements[:20]:
         text = " ".join(el.text.split())
-        if el.category == "Title" and 0 < len(text) < 200 and not re.search(r"[.!?]\s+\S", text):
-            return text  # a heading of one sentence at most ('Washington, D.C.' ends with a full stop too)
-    first = " ".join(elements[0].text.split())
-    if len(first) < 120 and not first.endswith("."):
-        return first  # a short opening line without a full stop reads as the title, whatever its category
+        if el.category == "Title" and 0 < len(text) < 200 and not text.endswith("."):
+            return text
     stem = name.rsplit("/", 1)[-1]
     return stem.rsplit(".", 1)[0] if "." in stem else stem
