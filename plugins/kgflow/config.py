@@ -175,13 +175,14 @@ class Settings(BaseSettings):
     learning_rate: float = 2e-4  # AdamW learning rate
     checkpoint_every: int = 5  # steps between resumable checkpoints
     gate_loss_margin: float = 0.0  # candidate loss may exceed live loss by at most this
-    gate_accuracy_margin: float = 0.0  # candidate accuracy may trail live accuracy by at most this
+    gate_accuracy_margin: float = 0.0  # candidate accuracy may trail, unsupported/refusal rates exceed live's by this
     gate_max_questions: int = 8  # grounded questions generated per model in the gate (CPU generation is slow)
     refresh_min_new_chunks: int = 1  # new chunks before model_refresh trains
     deployer: Literal["local", "docker", "vllm"] = "local"  # llama.cpp processes | TGI containers | vLLM containers
     gateway_url: str = "http://127.0.0.1:8090"  # where deploys switch the gateway and smoke-test it
     gateway_ca_file: Path | None = None  # CA certificate a TLS gateway's chains to; None: the system's CAs
     smoke_max_latency_s: float = 30.0  # slower smoke answers roll a deploy back
+    smoke_max_refusal_rate: float = 0.5  # more smoke answers saying "the sources do not say" roll a deploy back
 
     # Operations
     # batch metrics from every DAG task go to this Prometheus Pushgateway (compose: http://pushgateway:9091);

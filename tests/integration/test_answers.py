@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from kgflow.corpus.facts import MULTI_HOP
 from kgflow.gateway.app import create_app
-from kgflow.llm.base import StreamPiece
+from kgflow.llm.base import Generation
 from kgflow.llm.llamacpp import LlamaCppBackend
-from kgflow.models.gate import grounded_accuracy
+from kgflow.models.gate import measure
 from kgflow.quality.gate import load_golden
 from tests.integration.gateway_harness import EchoBackend, settings_for
 
@@ -34,9 +34,9 @@ class RecordingBackend(EchoBackend):
     def __init__(self) -> None:
         self.prompts = []
 
-    async def stream(self, prompt, params):
+    async def generate(self, prompt, params):
         self.prompts.append(prompt)
-        yield StreamPiece("Maria Lindqvist [1]", "eos_token", 4)
+        return Generation("Maria Lindqvist [1]", 4, "eos_token", 100)
 
 
 @pytest.mark.parametrize("kind", ["base", "chat"])
@@ -131,12 +131,13 @@ class _FakeCompletionServer:
 
 
 @pytest.mark.parametrize(("answers_right", "expected"), [(True, 1.0), (False, 0.0)], ids=["knows", "does-not"])
-def test_the_gate_scores_a_model_by_whether_its_answers_name_the_gold_answer(engine, golden, answers_right,
-                                                                             expected):
+def test_the_gate_scores_a_model_by_whether_its_own_answers_name_the_gold_answer(engine, golden, answers_right,
+                                                                                 expected):
     fake = _FakeCompletionServer({i.question: f"{i.answer} [1]" for i in golden} if answers_right else {})
     try:
-        accuracy, asked, by_kind = grounded_accuracy(LlamaCppBackend(fake.url), golden, engine, "base", 6)
+        m = measure(LlamaCppBackend(fake.url), golden, engine, "base", 6)
     finally:
         fake.close()
-    assert (accuracy, asked) == (expected, 6)
-    assert set(by_kind) == {"overall", "single_hop", "multi_hop"}
+    summary = m.summary()
+    assert (summary["generated_accuracy"]["overall"], summary["questions"]) == (expected, 6)
+    assert set(m.accuracy) == {"overall", "single_hop", "multi_hop"}

@@ -92,10 +92,9 @@ def test_an_unhealthy_upstream_is_refused_and_not_recorded(tmp_path, upstreams):
 class SlowBackend(EchoBackend):
     """Holds each request for a while (no model: the test is about the gateway's admission)."""
 
-    async def stream(self, prompt, params):
+    async def generate(self, prompt, params):
         await asyncio.sleep(1.5)
-        async for piece in super().stream(prompt, params):
-            yield piece
+        return await super().generate(prompt, params)
 
 
 def test_requests_past_the_concurrency_limit_get_tgis_overloaded_error_and_the_rest_are_answered(knowledge_base):

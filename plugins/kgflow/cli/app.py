@@ -303,9 +303,12 @@ def ask(
         console.print(f"[red]{r.status_code}[/] {r.text}")
         raise typer.Exit(1)
     raw = r.json()
+    ext = raw.get("kgflow", {})
     console.print(f"[bold]Q:[/] {question}")
     console.print(f"[bold]A:[/] {raw['generated_text'].strip()}")
-    ext = raw.get("kgflow", {})
+    grounding = ext.get("grounding") or {}
+    if grounding:
+        console.print(f"  grounded: {str(ext.get('grounded')).lower()} ({grounding['action']}: {grounding['reason']})")
     answer = ext.get("answer")
     if answer:  # the graph's own answer: the end of a typed path from the question's entities (no model)
         path = " ; ".join(f"{h['subject']} —{h['relation']}→ {h['object']}" for h in answer["path"])
@@ -319,6 +322,8 @@ def ask(
     console.print("[bold]citations:[/]")
     for c in ext.get("citations", []):
         console.print(f"  [{c['n']}] {c['title']}  ({c['uri']})  via {'+'.join(c['sources'])}")
+    console.print("[dim]A: is the model's answer, checked against its sources; graph answer: is the knowledge "
+                  "graph's own, read along the path shown, with no model.[/]")
 
 
 @app.command()

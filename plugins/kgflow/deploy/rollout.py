@@ -1,17 +1,16 @@
 """Blue/green rollout through the gateway: start the new slot, switch the gateway, smoke-test through
-it with the text-generation client, then promote and stop the old slot — or roll back."""
+it (the text-generation client's request, scored by the answer measure), then promote and stop the old
+slot — or roll back."""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import httpx
 
-from kgflow.config import SCHEMAS_DIR, Settings, get_settings
+from kgflow.config import Settings, get_settings
 from kgflow.deploy.base import Deployer, DeployError, Endpoint
 from kgflow.gateway.upstream import Upstream, UpstreamFile
 from kgflow.models.registry import ModelRegistry
@@ -45,27 +44,54 @@ def switch_gateway(s: Settings, ep: Endpoint, backend: str, timeout_s: float = 1
                       f"was recorded in {s.serving_state_path}: do the gateway and the deployer share that file?")
 
 
-def smoke_test(gateway_url: str, max_latency_s: float, questions_file: Path | None = None,
-               ca_file: Path | None = None) -> dict:
-    """A fixed question set through the gateway: every answer non-empty, cited, and fast enough."""
-    if ca_file is not None:
-        # text_generation.Client calls requests.post, which trusts REQUESTS_CA_BUNDLE: this task's process only
-        os.environ["REQUESTS_CA_BUNDLE"] = str(ca_file)
-    from text_generation import Client
+def smoke_questions(s: Settings, n: int = 3) -> list[str]:
+    """The knowledge base's own golden questions, each kind in turn (kgflow.quality.gate.load_golden)."""
+    from kgflow.models.gate import balanced
+    from kgflow.quality.gate import load_golden
 
-    questions = json.loads((questions_file or SCHEMAS_DIR / "smoke_questions.json").read_text())["questions"]
-    client = Client(gateway_url, headers=admin_headers(), timeout=int(max_latency_s) + 30)
-    results = []
-    for q in questions:
-        t0 = time.perf_counter()
-        r = client.generate(q, max_new_tokens=16)
-        latency = time.perf_counter() - t0
-        ok = bool(r.generated_text.strip()) and latency <= max_latency_s
-        results.append({"question": q, "latency_s": round(latency, 3), "ok": ok, "answer": r.generated_text[:120]})
-        if not ok:
-            raise DeployError(f"smoke test failed on {q!r}: latency {latency:.2f}s (bound {max_latency_s}s), "
-                              f"answer {r.generated_text[:60]!r}")
-    return {"questions": len(results), "max_latency_s": max(r["latency_s"] for r in results), "results": results}
+    if not s.golden_path.exists():
+        raise DeployError(f"no smoke questions: the deploy smoke test asks the golden questions in {s.golden_path}")
+    return [item.question for item in balanced(load_golden(s.golden_path), n)]
+
+
+def smoke_test(gateway_url: str, max_latency_s: float, questions: list[str], ca_file: Path | None = None,
+               max_refusal_rate: float = 0.5) -> dict:
+    """The questions through the gateway as `text_generation.Client` sends them (POST /), each answer read with
+    its `kgflow` extension and scored by the answer measure (kgflow.quality.answer_measure): every answer
+    non-empty, cited, grounding-checked and fast enough, and at most `max_refusal_rate` of them refusals."""
+    from text_generation.types import Response
+
+    from kgflow.quality.answer_measure import AnswerMeasure
+
+    m, latencies = AnswerMeasure(), []
+    with httpx.Client(base_url=gateway_url, headers=admin_headers(), timeout=max_latency_s + 30,
+                      verify=str(ca_file) if ca_file else True) as client:
+        for q in questions:
+            t0 = time.perf_counter()
+            r = client.post("/", json={"inputs": q, "parameters": {"max_new_tokens": 24, "details": True},
+                                       "stream": False})
+            latency = time.perf_counter() - t0
+            if r.status_code != 200:
+                raise DeployError(f"smoke test failed on {q!r}: HTTP {r.status_code} {r.text[:200]}")
+            body = r.json()[0]
+            try:
+                Response(**body)  # what the text-generation client parses
+            except ValueError as e:
+                raise DeployError(f"smoke test failed on {q!r}: not TGI's response ({e})") from e
+            row = m.add(q, body["generated_text"], body.get("kgflow") or {})
+            latencies.append(latency)
+            problem = (f"latency {latency:.2f}s over the bound of {max_latency_s}s" if latency > max_latency_s
+                       else "an empty answer" if not row["text"].strip()
+                       else "an answer without citations" if not row["cited"]
+                       else "an answer the gateway did not check against its evidence" if row["grounded"] is None
+                       else None)
+            if problem:
+                raise DeployError(f"smoke test failed on {q!r}: {problem} ({row['text'][:60]!r})")
+    summary = m.summary()
+    if summary["refusal_rate"] > max_refusal_rate:
+        raise DeployError(f"smoke test failed: {summary['refusal_rate']:.0%} of answers were refusals "
+                          f"(bound {max_refusal_rate:.0%})")
+    return {**summary, "max_latency_s": round(max(latencies), 3), "answers": m.answers}
 
 
 def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settings: Settings | None = None,
@@ -92,7 +118,8 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
         switch_gateway(s, new, backend)
         mark("switch")
         switched = time.perf_counter() - t0
-        smoke = smoke_test(s.gateway_url, s.smoke_max_latency_s, ca_file=s.gateway_ca_file)
+        smoke = smoke_test(s.gateway_url, s.smoke_max_latency_s, smoke_questions(s), s.gateway_ca_file,
+                           s.smoke_max_refusal_rate)
         mark("smoke")
     except Exception as e:
         if old is not None:

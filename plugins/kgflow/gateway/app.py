@@ -100,12 +100,12 @@ def _observe(app: FastAPI) -> None:
         endpoint = getattr(route, "path", UNMATCHED)
         latency = time.perf_counter() - start
         gw.metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        if not ctx.deferred:  # a stream observes its latency when it ends, not at its first byte
-            gw.metrics.latency.labels(endpoint).observe(latency)
+        # a stream's answer is whole and grounded before its first byte: its latency is measured here too
+        gw.metrics.latency.labels(endpoint).observe(latency)
         response.headers["X-Request-ID"] = rid
-        if ctx.timings_ms and not ctx.deferred:  # W3C Server-Timing: where the request's time went
+        if ctx.timings_ms:  # W3C Server-Timing: where the request's time went
             response.headers["Server-Timing"] = ", ".join(
                 [f"{k};dur={v:.2f}" for k, v in ctx.timings_ms.items()] + [f"total;dur={latency * 1e3:.2f}"])
-        if endpoint not in ("/metrics", "/health") and not ctx.deferred:
+        if endpoint not in ("/metrics", "/health"):
             gw.audit.record(ctx.row(endpoint, response.status_code, latency * 1e3))
         return response

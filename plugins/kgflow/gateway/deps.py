@@ -11,17 +11,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import StreamingResponse
-from starlette.background import BackgroundTask
 
 from kgflow.config import Settings
 from kgflow.gateway.audit import AuditLog, AuditRow
 from kgflow.gateway.auth import Authenticator, Principal, require_role
 from kgflow.gateway.backends import BackendRouter
-from kgflow.gateway.errors import ApiError, error_body
+from kgflow.gateway.errors import ApiError
 from kgflow.gateway.metrics import GatewayMetrics
 from kgflow.gateway.ratelimit import ConcurrencyLimit, RateLimiter
 from kgflow.gateway.requests import ChatRequest, TgiRequest, UpstreamSwitch, parse_body
-from kgflow.llm import prompts
 from kgflow.llm.answer import Answer, AnswerService, AnswerStream
 from kgflow.llm.base import BackendError, BackendUnavailable, GenParams, StreamPiece
 from kgflow.retrieval.engine import NoKnowledgeBase, RetrievalEngine, RetrievalResult
@@ -37,7 +35,6 @@ class RequestContext:
     principal: Principal | None = None
     input_text: str | None = None
     output_chars: int = 0
-    deferred: bool = False  # a stream audits itself when it ends
     timings_ms: dict[str, float] = field(default_factory=dict)  # the answer's, for Server-Timing
 
     def row(self, endpoint: str, status: int, latency_ms: float) -> AuditRow:
@@ -57,6 +54,7 @@ class Gateway:
     metrics: GatewayMetrics
     slots: ConcurrencyLimit
     server: object | None = None  # the supervised llama.cpp server, when the gateway started one
+    last_engine: str | None = None  # the engine that answered this worker's latest request (/info)
 
     @cached_property
     def answers(self) -> AnswerService:
@@ -120,16 +118,15 @@ class RequestObserver:
     def retrieved(self, r: RetrievalResult) -> None:
         self.gw.metrics.retrieval.labels(r.mode).observe(r.timings_ms["total"] / 1e3)
 
-    def backend_state(self, up: bool) -> None:
-        self.gw.metrics.backend_up.set(1 if up else 0)
+    def backend_state(self, engine: str, up: bool) -> None:
+        self.gw.metrics.backend_up.labels(engine).set(1 if up else 0)
+        self.gw.last_engine = engine if up else self.gw.last_engine
 
-    def finished(self, answer: Answer, failed: bool, seconds: float) -> None:
+    def finished(self, answer: Answer, seconds: float) -> None:
         self.ctx.timings_ms = answer.timings_ms
         self.gw.metrics.tokens.inc(answer.generated_tokens)
+        self.gw.metrics.answers.labels(answer.engine, answer.grounding.action if answer.grounding else "kept").inc()
         self.ctx.output_chars = len(answer.text)
-        if self.streamed:  # the middleware only saw the response start: the stream times and audits itself
-            self.gw.metrics.latency.labels(self.endpoint).observe(seconds)
-            self.gw.audit.record(self.ctx.row(self.endpoint, 503 if failed else 200, seconds * 1e3))
 
 
 async def answering(call):
@@ -149,34 +146,26 @@ Render = Callable[[AnswerStream, StreamPiece, int], dict]  # a stream's n-th pie
 
 async def respond(gw: Gateway, ctx: RequestContext, obs: RequestObserver, question: str, params: GenParams,
                   departments: frozenset[str] | None, history: list[dict] | None,
-                  render: Render, count_prompt: bool = False) -> Answer | StreamingResponse:
+                  render: Render) -> Answer | StreamingResponse:
     """Answer within a generation slot: the whole Answer, or (when `obs.streamed`) an SSE response whose events
-    `render` shapes per protocol. The slot is released when the answer or the stream ends, however it ends."""
+    `render` shapes per protocol. The answer is whole and grounded before either starts, so every error is a
+    status, never a broken stream."""
     release = take_slot(gw)
     try:
         if obs.streamed:
-            started = await answering(gw.answers.stream(question, params, departments, history, obs, count_prompt))
-            ctx.deferred = True
-            return StreamingResponse(_sse_events(started, render, release), media_type="text/event-stream",
-                                     background=BackgroundTask(release))
-        return await answering(gw.answers.answer(question, params, departments, history, obs, count_prompt))
-    finally:
-        if not ctx.deferred:
-            release()
-
-
-async def _sse_events(started: AnswerStream, render: Render, release: Callable[[], None]) -> AsyncIterator[str]:
-    """One event per text delta (the last carries the finish); a backend failing mid-stream ends it with an
-    error event, since the 200 has already been sent."""
-    n = 0
-    try:
-        async for piece in started.events:
-            n += 1
-            yield sse(render(started, piece, n))
-    except (BackendUnavailable, BackendError) as e:
-        yield sse(error_body(f"generation backend failed mid-stream: {e}", "generation"))
+            started = await answering(gw.answers.stream(question, params, departments, history, obs))
+            return StreamingResponse(_sse_events(started, render), media_type="text/event-stream")
+        return await answering(gw.answers.answer(question, params, departments, history, obs))
     finally:
         release()
+
+
+async def _sse_events(started: AnswerStream, render: Render) -> AsyncIterator[str]:
+    """One event per piece of the answer; the last carries the finish."""
+    n = 0
+    async for piece in started.events:
+        n += 1
+        yield sse(render(started, piece, n))
 
 
 def take_slot(gw: Gateway) -> Callable[[], None]:
@@ -196,12 +185,6 @@ def take_slot(gw: Gateway) -> Callable[[], None]:
             gw.metrics.in_flight.set(gw.slots.active)
 
     return release
-
-
-def extension(r: RetrievalResult) -> dict:
-    return {"citations": prompts.citations(r), "facts": prompts.facts(r), "answer": prompts.graph_answer(r),
-            "linked_entities": r.linked_entities,
-            "retrieval": {"mode": r.mode, "index_version": r.version, "ms": round(r.timings_ms["total"], 2)}}
 
 
 def sse(payload: dict) -> str:

@@ -27,14 +27,20 @@ class GatewayMetrics:
         self.retrieval = Histogram("kgflow_retrieval_latency_seconds", "Retrieval latency", ["mode"],
                                    registry=self.registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
         self.tokens = Counter("kgflow_generated_tokens", "Generated tokens", registry=self.registry)
-        self.backend_up = Gauge("kgflow_backend_up", "1 when the generation backend answers", registry=self.registry,
+        self.backend_up = Gauge("kgflow_backend_up", "1 when the generation engine answers: primary, or the "
+                                "fallback (KGFLOW_LLM_FALLBACK_URL)", ["engine"], registry=self.registry,
                                 multiprocess_mode="max")
+        self.answers = Counter("kgflow_answers", "Answers by the engine that generated them and what grounding did "
+                               "with them: kept, rewritten (to the graph's answer) or refused", ["engine", "grounding"],
+                               registry=self.registry)
         self.in_flight = Gauge("kgflow_in_flight_requests", "Generation requests being answered",
                                registry=self.registry, multiprocess_mode="livesum")
         self.index_vectors = Gauge("kgflow_index_vectors", "Vectors in the published index", registry=self.registry,
                                    multiprocess_mode="max")
         for reason in ("rate_limited", "overloaded"):
             self.rejected.labels(reason)  # present at 0 from the start: rate() needs a series before the first one
+        for action in ("kept", "rewritten", "refused"):
+            self.answers.labels("primary", action)
 
     def exposition_registry(self) -> CollectorRegistry:
         """What /metrics reports: this process's registry, or every worker's values in multiprocess mode."""

@@ -16,7 +16,6 @@ from kgflow.gateway.deps import (
     body_schema,
     check_input,
     context,
-    extension,
     gateway,
     gen_params,
     respond,
@@ -56,11 +55,10 @@ async def chat(request: Request, p: Caller, body: ChatBody):
                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece.text, "tool_calls": None},
                              "logprobs": None, "finish_reason": _finish(piece.finish_reason)}]}
         if piece.finish_reason is not None:
-            body["kgflow"] = extension(started.retrieval)
+            body["kgflow"] = started.answer.extension()
         return body
 
-    # usage needs the prompt's token count: only this route asks the engine for it
-    a = await respond(gw, ctx, obs, question, params, p.departments, history, chunk, count_prompt=not obs.streamed)
+    a = await respond(gw, ctx, obs, question, params, p.departments, history, chunk)
     if isinstance(a, StreamingResponse):
         return a
     return JSONResponse({
@@ -70,7 +68,7 @@ async def chat(request: Request, p: Caller, body: ChatBody):
                      "finish_reason": _finish(a.finish_reason)}],
         "usage": {"prompt_tokens": a.prompt_tokens or 0, "completion_tokens": a.generated_tokens,
                   "total_tokens": (a.prompt_tokens or 0) + a.generated_tokens},
-        "kgflow": extension(a.retrieval)})
+        "kgflow": a.extension()})
 
 
 def _finish(tgi_reason: str | None) -> str | None:

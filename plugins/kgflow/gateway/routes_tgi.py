@@ -17,7 +17,6 @@ from kgflow.gateway.deps import (
     body_schema,
     check_input,
     context,
-    extension,
     gateway,
     gen_params,
     guard,
@@ -46,7 +45,7 @@ async def _generate(request: Request, p: Principal, body: TgiRequest, streamed: 
     a = await respond(gw, ctx, obs, body.inputs, params, p.departments, None, _event)
     if isinstance(a, StreamingResponse):
         return a
-    out = {"generated_text": a.text, "kgflow": extension(a.retrieval)}
+    out = {"generated_text": a.text, "kgflow": a.extension()}
     if tp.details:
         out["details"] = {"finish_reason": a.finish_reason, "generated_tokens": a.generated_tokens, "seed": tp.seed,
                           "prefill": [], "tokens": [], "top_tokens": None, "best_of_sequences": None}
@@ -60,7 +59,7 @@ def _event(started: AnswerStream, piece: StreamPiece, n: int) -> dict:
         return {"index": n, "token": token, "top_tokens": None, "generated_text": None, "details": None}
     return {"index": n, "token": token, "top_tokens": None, "generated_text": started.answer.text,
             "details": {"finish_reason": piece.finish_reason, "generated_tokens": piece.generated_tokens,
-                        "seed": None}, "kgflow": extension(started.retrieval)}
+                        "seed": None}, "kgflow": started.answer.extension()}
 
 
 @router.post("/generate", response_model=GenerateResponse, responses=ERRORS, openapi_extra=body_schema(TgiRequest))
@@ -99,6 +98,7 @@ async def info(request: Request):
         "max_input_tokens": s.max_input_chars // 4, "max_total_tokens": s.llm_n_ctx, "validation_workers": 1,
         "max_client_batch_size": 1, "router": "kgflow-gateway", "version": __version__, "sha": None,
         "docker_label": None, "kgflow": {"backend": backend.name, "upstream": gw.router.label,
+                                         "fallback": s.llm_fallback_url, "answered_by": gw.last_engine,
                                          "index_version": version, "retrieval_mode": s.retrieval_mode,
                                          "worker": os.getpid()}})
 
@@ -107,7 +107,10 @@ async def info(request: Request):
 async def health(request: Request) -> Response:
     gw = gateway(request)
     ok = await gw.router.current.health()
-    gw.metrics.backend_up.set(1 if ok else 0)
+    gw.metrics.backend_up.labels("primary").set(1 if ok else 0)
+    if not ok and gw.router.fallback is not None:  # answers still come, from the fallback engine
+        ok = await gw.router.fallback.health()
+        gw.metrics.backend_up.labels("fallback").set(1 if ok else 0)
     if not ok:
         return JSONResponse(error_body("generation backend is not answering", "overloaded"), status_code=503)
     return Response(status_code=200)

@@ -4,6 +4,8 @@ document them in the OpenAPI schema and tests validate real responses against th
 
 from __future__ import annotations
 
+from typing import Literal
+
 import text_generation.types as tgt
 from pydantic import BaseModel, ConfigDict
 
@@ -54,10 +56,21 @@ class RetrievalInfo(BaseModel):
     ms: float
 
 
+class Grounding(BaseModel):
+    """What the grounding check did with the generated text (kgflow.llm.grounding)."""
+
+    action: Literal["kept", "rewritten", "refused"]
+    reason: str
+    unsupported: list[str]  # names or numbers the generated text stated that no cited source or fact holds
+
+
 class KgflowExtension(BaseModel):
     citations: list[Citation]
     facts: list[GraphFact]
     answer: GraphAnswer | None
+    grounded: bool  # the answer states only what its evidence holds, and states something (not a refusal)
+    grounding: Grounding
+    engine: Literal["primary", "fallback"]  # which generation engine answered
     linked_entities: list[str]
     retrieval: RetrievalInfo
 
@@ -84,6 +97,8 @@ class KgflowInfo(BaseModel):
     backend: str
     upstream: str
     index_version: str | None
+    fallback: str | None  # KGFLOW_LLM_FALLBACK_URL: the engine answering while the primary is down
+    answered_by: Literal["primary", "fallback"] | None  # this worker's latest answer
     retrieval_mode: str
     worker: int  # the answering worker's process id: which of N workers said this
 

@@ -1,14 +1,20 @@
-"""The one answer pipeline: retrieve -> prompt for the model kind -> generate (streamed) -> mask PII.
+"""The one answer pipeline: retrieve -> prompt for the model kind -> generate -> mask PII -> ground.
 
-Every gateway route (TGI's generate and stream, OpenAI's chat, streamed or not), the refresh gate and the
-answer bench go through `AnswerService`. Generation is always a stream; a whole answer is the collected
-stream. What the gateway measures and audits hangs on an `AnswerObserver`, called at the same points for
-every route, so the routes cannot drift apart.
+Every gateway route (TGI's generate and stream, OpenAI's chat, streamed or not), the refresh gate, the deploy
+smoke test (through the gateway) and the answer bench go through `AnswerService`. The engine is asked for the
+whole answer (its own token counts come with it, so no second engine call is needed for usage), which is then
+checked against its evidence (kgflow.llm.grounding) before a byte of it leaves: a streamed answer is the
+checked answer sent in pieces, so streamed and whole answers are the same text.
+
+Failover: an engine that is down, times out or fails with a server error is retried on the fallback engine
+(`KGFLOW_LLM_FALLBACK_URL`) for the same request, so its caller sees no failure; the primary is skipped for
+`FAILOVER_RETRY_S` after it failed, then asked again, so it takes over again as soon as it is back.
+What the gateway measures and audits hangs on an `AnswerObserver`, called at the same points for every route.
 """
 
 from __future__ import annotations
 
-import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,22 +22,39 @@ from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from kgflow.gateway.stream_mask import StreamMasker
-from kgflow.llm.base import BackendUnavailable, GenParams, LLMBackend, StreamPiece
+from kgflow.llm import prompts
+from kgflow.llm.base import BackendError, BackendUnavailable, Generation, GenParams, LLMBackend, StreamPiece
+from kgflow.llm.grounding import Verdict, ground, unsupported_claims
 from kgflow.llm.prompts import ModelKind, build_prompt
+from kgflow.nlp.pii import mask_pii
 from kgflow.retrieval.types import RetrievalResult
+
+FAILOVER_RETRY_S = 5.0
+_PIECE = re.compile(r"\s*\S+|\s+$")  # a streamed answer goes out word by word
 
 
 @dataclass
 class Answer:
-    text: str  # PII masked
+    text: str  # PII masked and grounded: what the caller receives
     retrieval: RetrievalResult
     finish_reason: str = "eos_token"  # TGI's names
     generated_tokens: int = 0
     prompt_tokens: int | None = None  # the engine's count, when it gives one
-    # where the time went, ms: retrieval (waited for, thread pool included) and generation (prompt sent to last
-    # piece); the gateway reports them as Server-Timing
+    grounding: Verdict | None = None
+    engine: str = "primary"  # which engine answered: primary | fallback
+    generated_text: str = ""  # the model's own text (PII masked), before grounding
+    # where the time went, ms: retrieval (waited for, thread pool included), generation (prompt sent to answer
+    # back) and grounding; the gateway reports them as Server-Timing
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+    def extension(self) -> dict:
+        """The `kgflow` field every route sends: citations, facts, the graph's answer, grounding, the engine."""
+        r = self.retrieval
+        return {"citations": prompts.citations(r), "facts": prompts.facts(r), "answer": prompts.graph_answer(r),
+                **(self.grounding.extension() if self.grounding else {}), "engine": self.engine,
+                "linked_entities": r.linked_entities,
+                "retrieval": {"mode": r.mode, "index_version": r.version, "ms": round(r.timings_ms["total"], 2)}}
 
 
 class AnswerObserver(Protocol):
@@ -39,19 +62,19 @@ class AnswerObserver(Protocol):
 
     def retrieved(self, r: RetrievalResult) -> None: ...
 
-    def backend_state(self, up: bool) -> None: ...
+    def backend_state(self, engine: str, up: bool) -> None: ...
 
-    def finished(self, answer: Answer, failed: bool, seconds: float) -> None: ...
+    def finished(self, answer: Answer, seconds: float) -> None: ...
 
 
 class _Silent:
     def retrieved(self, r: RetrievalResult) -> None:
         pass
 
-    def backend_state(self, up: bool) -> None:
+    def backend_state(self, engine: str, up: bool) -> None:
         pass
 
-    def finished(self, answer: Answer, failed: bool, seconds: float) -> None:
+    def finished(self, answer: Answer, seconds: float) -> None:
         pass
 
 
@@ -70,8 +93,7 @@ class FixedBackends:
 
 @dataclass
 class AnswerStream:
-    """A started answer: its retrieval, the masked text deltas (the last one carries the finish), and the
-    Answer they fill in as they are consumed."""
+    """A started answer: its retrieval, the text deltas (the last one carries the finish), and the Answer."""
 
     retrieval: RetrievalResult
     events: AsyncIterator[StreamPiece]
@@ -85,83 +107,77 @@ class AnswerService:
         self.backends = backends if hasattr(backends, "fallback") else FixedBackends(backends)
         self.kind = kind
         self.observer = observer or _Silent()
+        self._primary_down: tuple[int, float] | None = None  # (id of the primary that failed, retry after)
 
-    async def stream(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
-                     history: list[dict] | None = None, observer: AnswerObserver | None = None,
-                     count_prompt: bool = False) -> AnswerStream:
-        """Retrieve, prompt and start generating. The first piece is awaited here, so a dead backend (and
-        fallback) raises BackendUnavailable before any byte of a response is sent. `count_prompt`: ask the
-        engine for the prompt's token count beside the generation (OpenAI's usage; an extra engine call)."""
+    async def answer(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
+                     history: list[dict] | None = None, observer: AnswerObserver | None = None) -> Answer:
+        """The whole, grounded answer. Raises BackendUnavailable when neither engine can answer."""
         obs = observer or self.observer
         start = time.perf_counter()
         r = await run_in_threadpool(self.engine.retrieve, question, departments)
         retrieved = time.perf_counter()
         obs.retrieved(r)
-        prompt = build_prompt(question, r, self.kind, history)
-        backend, first, rest = await self._open(prompt, params, obs)
-        counting = asyncio.ensure_future(backend.count_tokens(prompt)) if count_prompt else None
-        answer = Answer("", r, timings_ms={"retrieval": (retrieved - start) * 1e3})
-        return AnswerStream(r, self._masked(first, rest, answer, obs, start, counting), answer)
+        engine, gen = await self._generate(build_prompt(question, r, self.kind, history), params, obs)
+        generated = time.perf_counter()
+        generated_text = mask_pii(gen.text)[0]
+        g = await run_in_threadpool(self._ground, question, generated_text, r)
+        answer = Answer(g.text, r, gen.finish_reason, gen.generated_tokens, gen.prompt_tokens or None, g.verdict,
+                        engine, generated_text, {"retrieval": (retrieved - start) * 1e3,
+                                                 "generation": (generated - retrieved) * 1e3,
+                                                 "grounding": (time.perf_counter() - generated) * 1e3})
+        obs.finished(answer, time.perf_counter() - start)
+        return answer
 
-    async def answer(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
-                     history: list[dict] | None = None, observer: AnswerObserver | None = None,
-                     count_prompt: bool = False) -> Answer:
-        """The whole answer: the collected stream."""
-        s = await self.stream(question, params, departments, history, observer, count_prompt)
-        async for _ in s.events:
-            pass
-        return s.answer
+    async def stream(self, question: str, params: GenParams, departments: frozenset[str] | None = None,
+                     history: list[dict] | None = None, observer: AnswerObserver | None = None) -> AnswerStream:
+        """The same answer, sent word by word once it is grounded; errors raise before any byte is sent."""
+        a = await self.answer(question, params, departments, history, observer)
 
-    async def _open(self, prompt, params: GenParams, obs: AnswerObserver):
+        async def events() -> AsyncIterator[StreamPiece]:
+            pieces = _PIECE.findall(a.text) or [""]
+            for p in pieces[:-1]:
+                yield StreamPiece(p)
+            yield StreamPiece(pieces[-1], a.finish_reason, a.generated_tokens)
+
+        return AnswerStream(a.retrieval, events(), a)
+
+    def _nlp(self, text: str):
+        from kgflow.retrieval.linking import parse_question
+
+        return parse_question(text, str(self.engine.settings.glossary_path))
+
+    def _ground(self, question: str, text: str, r: RetrievalResult):
+        return ground(self._nlp(question), text, r, self._nlp)
+
+    def unsupported(self, text: str, r: RetrievalResult) -> tuple[str, ...]:
+        """The names and numbers in `text` that r's evidence lacks (the measure re-checks delivered answers)."""
+        return unsupported_claims(text, r, self._nlp)
+
+    def _engines(self) -> list[tuple[str, LLMBackend]]:
+        primary = self.backends.current
+        out = [("primary", primary)]
+        down = self._primary_down
+        if down is not None and down[0] == id(primary) and time.monotonic() < down[1] and self.backends.fallback:
+            out = []  # failed a moment ago: straight to the fallback until it is time to ask it again
+        if self.backends.fallback is not None:
+            out.append(("fallback", self.backends.fallback))
+        return out
+
+    async def _generate(self, prompt, params: GenParams, obs: AnswerObserver) -> tuple[str, Generation]:
         last: Exception | None = None
-        for backend in (self.backends.current, self.backends.fallback):
-            if backend is None:
-                continue
-            agen = backend.stream(prompt, params).__aiter__()
+        for label, backend in self._engines():
             try:
-                first = await agen.__anext__()
-            except StopAsyncIteration:
-                first = StreamPiece("", "eos_token", 0)
-            except BackendUnavailable as e:
-                obs.backend_state(False)
+                gen = await backend.generate(prompt, params)
+            except (BackendUnavailable, BackendError) as e:
+                if isinstance(e, BackendError) and e.status < 503:
+                    raise  # the engine refused this request: another engine would refuse it too
+                obs.backend_state(label, False)
+                if label == "primary":
+                    self._primary_down = (id(backend), time.monotonic() + FAILOVER_RETRY_S)
                 last = e
                 continue
-            obs.backend_state(True)
-            return backend, first, agen
+            obs.backend_state(label, True)
+            if label == "primary":
+                self._primary_down = None
+            return label, gen
         raise BackendUnavailable(str(last))
-
-    async def _masked(self, first: StreamPiece, rest, answer: Answer, obs: AnswerObserver,
-                      start: float, counting: asyncio.Future | None) -> AsyncIterator[StreamPiece]:
-        masker, n, finish, failed = StreamMasker(), 0, "eos_token", True
-
-        async def pieces():
-            yield first
-            async for piece in rest:
-                yield piece
-
-        try:
-            async for piece in pieces():
-                if piece.text:
-                    n += 1
-                if piece.finish_reason:
-                    finish = piece.finish_reason
-                if piece.generated_tokens is not None:
-                    n = piece.generated_tokens  # the engine's own count, when it gives one
-                out = masker.feed(piece.text)
-                if out:
-                    yield StreamPiece(out)
-            tail = masker.finish()
-            answer.text, answer.finish_reason, answer.generated_tokens = masker.text, finish, n
-            answer.prompt_tokens = await counting if counting else None
-            answer.timings_ms["generation"] = (time.perf_counter() - start) * 1e3 - answer.timings_ms["retrieval"]
-            failed = False
-            yield StreamPiece(tail, finish, n)
-        except BackendUnavailable:
-            obs.backend_state(False)
-            raise
-        finally:
-            if failed:
-                answer.text = masker.text
-                if counting:
-                    counting.cancel()
-            obs.finished(answer, failed, time.perf_counter() - start)

@@ -45,7 +45,10 @@ class LlamaServer:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", self.model_path, "--chat_format", "gemma",
                "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-               "--n_threads", str(self.threads), "--verbose", "False"]
+               "--n_threads", str(self.threads), "--verbose", "False",
+               # llama-cpp-python's server ends a running stream when another request arrives (any: a token
+               # count, a health check, another user's question) unless told not to; requests queue instead
+               "--interrupt_requests", "False"]
         if self.lora_path:
             cmd += ["--lora_path", self.lora_path]
         return cmd

@@ -92,11 +92,21 @@ def _flat(text: str, limit: int | None = None) -> str:
     return text if limit is None or len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
+def shown_sources(r: RetrievalResult, n: int) -> list[tuple[int, str]]:
+    """The n sources a short prompt shows, by citation number: the graph answer's hops first (the model
+    should read what the path rests on), then the best ranked; each keeps its number in the citations."""
+    on_path = {c.id for c in r.answer.evidence} if r.answer else set()
+    numbered = list(enumerate(r.chunks, 1))
+    picked = [x for x in numbered if x[1].chunk.id in on_path][:n]
+    picked += [x for x in numbered if x not in picked][:n - len(picked)]
+    return [(i, c.chunk.text) for i, c in sorted(picked, key=lambda x: x[0])]
+
+
 def completion_text(question: str, r: RetrievalResult, history: list[dict] | None = None) -> str:
     lines = [BASE_HEADER, "", BASE_EXAMPLES, "", "Facts:"]
     lines += [fact_line(f) for f in r.facts]
     lines.append("Sources:")
-    lines += [f"[{i}] {_flat(c.chunk.text, SOURCE_CHARS)}" for i, c in enumerate(r.chunks[:BASE_SOURCES], 1)]
+    lines += [f"[{i}] {_flat(text, SOURCE_CHARS)}" for i, text in shown_sources(r, BASE_SOURCES)]
     for m in history or []:  # earlier turns of a chat, as earlier questions and answers
         lines.append(f"{'Question' if m['role'] == 'user' else 'Answer'}: {_flat(m['content'])}")
     lines += [f"Question: {_flat(question)}", "Answer:"]

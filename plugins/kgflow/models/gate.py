@@ -1,6 +1,8 @@
-"""Evaluation gate: a candidate must match or beat the live model by held-out loss and by answer
-accuracy: the golden questions answered through the gateway's own answer path (retrieval, the prompt
-for the model kind, the model), scored by kgflow.quality.answer_accuracy."""
+"""Evaluation gate: a candidate must match or beat the live model by held-out loss and by the answer measure
+(kgflow.quality.answer_measure, the one the smoke test and the answer bench use): the golden questions
+answered through the gateway's own answer path (retrieval, the prompt for the model kind, the model, the
+grounding check). Accuracy may not fall, and neither the unsupported rate (the model naming what its
+evidence lacks) nor the refusal rate may rise, each beyond its margin."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ class ModelScore:
     accuracy: float
     answered: int
     by_kind: dict[str, float] | None = None
+    unsupported_rate: float = 0.0  # the model's own answers naming something their evidence lacks
+    refusal_rate: float = 0.0
+    generated_accuracy: dict[str, float] | None = None  # the model's text before the grounding check
 
 
 @dataclass
@@ -34,17 +39,13 @@ class GateDecision:
                 "reasons": self.reasons}
 
 
-def grounded_accuracy(backend: LLMBackend, golden: list[GoldenItem], engine, kind: str,
-                      max_questions: int) -> tuple[float, int, dict[str, float]]:
-    """Share of golden questions (a bounded number: CPU generation is the slow part) whose answer names
-    the gold answer; NaN when there are none."""
-    from kgflow.quality.answer_accuracy import answer_accuracy
+def measure(backend: LLMBackend, golden: list[GoldenItem], engine, kind: str, max_questions: int):
+    """The answer measure on a bounded number of golden questions (CPU generation is the slow part);
+    None when there are none."""
+    from kgflow.quality.answer_measure import measure_golden
 
     items = balanced(golden, max_questions)
-    if not items:
-        return float("nan"), 0, {}
-    report = answer_accuracy(items, engine, backend, kind)
-    return report.overall, len(items), report.accuracy
+    return measure_golden(items, engine, backend, kind) if items else None
 
 
 def balanced(golden: list[GoldenItem], n: int) -> list[GoldenItem]:
@@ -66,18 +67,28 @@ def score(model, tokenizer, examples: list[Example], golden: list[GoldenItem], e
     from kgflow.llm.transformers_local import TransformersBackend
 
     loss = heldout_loss(model, tokenizer, examples)
-    acc, n, by_kind = grounded_accuracy(TransformersBackend(model, tokenizer, name), golden, engine, kind,
-                                        max_questions)
-    return ModelScore(round(loss, 5), round(perplexity(loss), 4), acc, n, by_kind)
+    m = measure(TransformersBackend(model, tokenizer, name), golden, engine, kind, max_questions)
+    if m is None:
+        return ModelScore(round(loss, 5), round(perplexity(loss), 4), float("nan"), 0)
+    summary = m.summary()
+    return ModelScore(round(loss, 5), round(perplexity(loss), 4), m.overall, summary["questions"], m.accuracy,
+                      summary["unsupported_rate"]["generated"], summary["refusal_rate"],
+                      summary["generated_accuracy"])
 
 
 def decide(candidate: ModelScore, live: ModelScore, loss_margin: float, accuracy_margin: float) -> GateDecision:
+    """`accuracy_margin` bounds each rate of the measure: accuracy may trail, unsupported and refusal rates may
+    exceed the live model's by at most that much."""
     reasons = []
     if not candidate.loss == candidate.loss or candidate.loss > live.loss + loss_margin:
         reasons.append(f"held-out loss {candidate.loss} > live {live.loss} + margin {loss_margin}")
     if candidate.accuracy == candidate.accuracy and candidate.accuracy < live.accuracy - accuracy_margin:
         reasons.append(f"answer accuracy {candidate.accuracy:.2f} < live {live.accuracy:.2f} - margin "
                        f"{accuracy_margin}")
+    for rate in ("unsupported_rate", "refusal_rate"):
+        c, v = getattr(candidate, rate), getattr(live, rate)
+        if candidate.answered and c > v + accuracy_margin:
+            reasons.append(f"{rate.replace('_', ' ')} {c:.2f} > live {v:.2f} + margin {accuracy_margin}")
     return GateDecision(not reasons, candidate, live, reasons)
 
 

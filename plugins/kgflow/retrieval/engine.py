@@ -150,6 +150,10 @@ class RetrievalEngine:
         chunks = [RetrievedChunk(without_overlap(c, g, chosen), sc, list(src)) for c, sc, src in ranked
                   if c.id in chosen]
         answer = graph_answer(q) if s.graph_answer else None
+        if answer is not None:  # every hop of the graph's answer is cited, within the budget or not
+            have = {c.chunk.id for c in chunks}
+            chunks += [RetrievedChunk(without_overlap(c, g, chosen), 0.0, ["graph_answer"])
+                       for c in dict.fromkeys(answer.evidence) if c.id not in have]
         # the answer's path leads the facts, hop by hop: the model reads the chain before anything else
         path = list(answer.path) if answer else []
         on_path = {(f.subject, f.relation, f.object) for f in path}
