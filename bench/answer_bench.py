@@ -1,14 +1,18 @@
-"""Answer accuracy of the packaged model on the sample corpus's questions, by prompt kind, with the
-graph's own answer beside it; optionally after a CPU LoRA refresh, with the gate's decision.
+"""The answer measure (kgflow.quality.answer_measure: accuracy by hop count, unsupported-answer rate, refusal
+rate) of the packaged model on the sample corpus's golden questions, for each way to get a grounded answer,
+all from one run; optionally after a CPU LoRA refresh, with the gate's decision.
 
 The sample corpus goes through the real knowledge_ingest DAG; the packaged gemma3-270m is served by
-llama.cpp; every question goes through kgflow.llm.answer (retrieval, the prompt for the kind, the
-model), the path the gateway and the refresh gate use. Correct = the gold answer is named in the
-generated text (kgflow.quality.answer_accuracy). Baseline: the chat prompt the gateway sent before.
+llama.cpp; every question goes through kgflow.llm.answer (retrieval, the prompt for the kind, the model,
+the grounding check), the path the gateway, the refresh gate and the smoke test use. The options, each
+scored on the same answers:
+- the model alone: its own text (the graph's path leads the facts in its prompt);
+- the model + the grounding check: what the caller receives (rewritten to a complete graph answer when the
+  model disagrees with it, refused when it names what no source holds);
+- the graph's answer alone (no model).
 
-    .venv/bin/python bench/answer_bench.py                       # prompting: chat vs base
+    .venv/bin/python bench/answer_bench.py
     KGFLOW_TRAIN_BATCH_SIZE=1 .venv/bin/python bench/answer_bench.py --refresh-steps 20
-        # then a CPU LoRA refresh, the gate's decision, and the refreshed adapter served by llama.cpp
 """
 
 from __future__ import annotations
@@ -25,10 +29,19 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from common import table, use_home  # noqa: E402
 
 
-def row(name: str, report, seconds: float) -> list:
-    a, g = report.accuracy, report.graph_accuracy
-    return [name, f"{a.get('single_hop', 0):.2f}", f"{a.get('multi_hop', 0):.2f}", f"{a['overall']:.2f}",
-            f"{g.get('multi_hop', 0):.2f}", seconds / max(1, report.questions["overall"])]
+def rows(label: str, m, seconds: float) -> list[list]:
+    """One row per option, all from the same answers."""
+    s = m.summary()
+    per_q = seconds / max(1, s["questions"])
+
+    def acc(a: dict) -> list[str]:
+        return [f"{a.get('single_hop', 0):.2f}", f"{a.get('multi_hop', 0):.2f}", f"{a.get('overall', 0):.2f}"]
+
+    return [[f"{label}: model alone", *acc(s["generated_accuracy"]), f"{s['unsupported_rate']['generated']:.2f}",
+             "-", per_q],
+            [f"{label}: model + grounding check", *acc(s["accuracy"]), f"{s['unsupported_rate']['delivered']:.2f}",
+             f"{s['refusal_rate']:.2f}", per_q],
+            [f"{label}: graph answer alone", *acc(s["graph_accuracy"]), "-", "-", "-"]]
 
 
 def main() -> None:
@@ -46,7 +59,7 @@ def main() -> None:
     from kgflow.llm.llamacpp import LlamaCppBackend
     from kgflow.llm.llamacpp_server import LlamaServer
     from kgflow.orchestration.run_dag import test_dag
-    from kgflow.quality.answer_accuracy import answer_accuracy
+    from kgflow.quality.answer_measure import measure_golden
     from kgflow.quality.gate import load_golden
     from kgflow.retrieval.engine import RetrievalEngine
 
@@ -57,24 +70,22 @@ def main() -> None:
     golden = load_golden(s.golden_path)
     engine = RetrievalEngine(s)
     out: dict = {"questions": {k: sum(i.kind == k for i in golden) for k in ("single_hop", "multi_hop")}}
-    rows = []
+    table_rows = []
     server = LlamaServer(threads=os.cpu_count(), n_ctx=s.llm_n_ctx).start(supervise=False)
     try:
-        for kind in ("chat", "base"):
+        for kind in ("base", "chat"):
             t0 = time.perf_counter()
-            rep = answer_accuracy(golden, engine, LlamaCppBackend(server.url), kind)
-            rows.append(row(f"{kind} prompt" + (" (before)" if kind == "chat" else " (default now)"), rep,
-                            time.perf_counter() - t0))
-            out[kind] = {"accuracy": rep.accuracy, "graph_accuracy": rep.graph_accuracy, "answers": rep.answers}
+            m = measure_golden(golden, engine, LlamaCppBackend(server.url), kind)
+            table_rows += rows(f"{kind} prompt", m, time.perf_counter() - t0)
+            out[kind] = {**m.summary(), "answers": m.answers}
     finally:
         server.stop()
-    header = ["packaged gemma3-270m via llama.cpp", "single-hop", "multi-hop", "overall", "graph answer multi-hop",
+    header = ["packaged gemma3-270m via llama.cpp", "single-hop", "multi-hop", "overall", "unsupported", "refusals",
               "s/question"]
-    print(table(f"answer accuracy on the sample corpus ({out['questions']})", header, rows))
-    rows_before = rows
+    print(table(f"answer measure on the sample corpus ({out['questions']})", header, table_rows))
     for a in out["base"]["answers"]:
-        print(f"  {'ok ' if a['correct'] else 'MISS'} [{a['kind']}] {a['question']} -> {a['text'].strip()[:80]!r}"
-              f"  graph: {a['graph_answer']}")
+        print(f"  {'ok ' if a['correct'] else 'MISS'} [{a['kind']}] {a['question']} -> {a['text'].strip()[:60]!r}"
+              f" ({a['action']}; model said {a['generated'].strip()[:40]!r})")
 
     if args.refresh_steps:
         from kgflow.models import refresh
@@ -89,26 +100,27 @@ def main() -> None:
         gate = refresh.evaluate_candidate(work, s)
         t2 = time.perf_counter()
         out["refresh"] = {"dataset": snap, "train": train, "gate": gate}
-        rows = [[name, f"{m['by_kind'].get('single_hop', 0):.2f}", f"{m['by_kind'].get('multi_hop', 0):.2f}",
-                 f"{m['accuracy']:.2f}", m["loss"]] for name, m in (("live (packaged base)", gate["live"]),
-                                                                   ("candidate", gate["candidate"]))]
+        score_rows = [[name, f"{m['by_kind'].get('single_hop', 0):.2f}", f"{m['by_kind'].get('multi_hop', 0):.2f}",
+                       f"{m['accuracy']:.2f}", f"{m['unsupported_rate']:.2f}", f"{m['refusal_rate']:.2f}", m["loss"]]
+                      for name, m in (("live (packaged base)", gate["live"]), ("candidate", gate["candidate"]))]
         print(table(f"after a CPU LoRA refresh: {args.refresh_steps} steps of batch {s.train_batch_size}, "
                     f"{snap['train']} train / "
                     f"{snap['heldout']} held-out examples, train {t1 - t0:.0f} s, gate {t2 - t1:.0f} s "
-                    f"(transformers, greedy, same prompts)",
-                    ["model", "single-hop", "multi-hop", "overall", "held-out loss"], rows))
+                    f"(transformers, greedy, same prompts, grounding check on)",
+                    ["model", "single-hop", "multi-hop", "overall", "unsupported (model)", "refusals",
+                     "held-out loss"], score_rows))
         print(f"gate: {'PASSED' if gate['passed'] else 'REJECTED'} {gate['reasons']}")
         # the candidate as it would be served: its GGUF adapter on the packaged model in llama.cpp
         lora = refresh.export_candidate(work)
         server = LlamaServer(threads=os.cpu_count(), n_ctx=s.llm_n_ctx, lora_path=str(lora)).start(supervise=False)
         try:
             t0 = time.perf_counter()
-            rep = answer_accuracy(golden, engine, LlamaCppBackend(server.url), "base")
-            served = row("base prompt, refreshed LoRA (llama.cpp)", rep, time.perf_counter() - t0)
+            m = measure_golden(golden, engine, LlamaCppBackend(server.url), "base")
+            served = rows("refreshed LoRA, base prompt", m, time.perf_counter() - t0)
         finally:
             server.stop()
-        out["refresh"]["served"] = {"accuracy": rep.accuracy, "answers": rep.answers}
-        print(table("served through llama.cpp, all questions", header, [rows_before[-1], served]))
+        out["refresh"]["served"] = {**m.summary(), "answers": m.answers}
+        print(table("served through llama.cpp, all questions", header, [*table_rows[:3], *served]))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str))
 
