@@ -3,6 +3,7 @@ against it, for HTTP-level tests and benches."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -71,6 +72,33 @@ def answers_by_worker(url: str, tries: int = 80) -> dict[int, str]:
         k = httpx.get(f"{url}/info", timeout=10).json()["kgflow"]
         seen[k["worker"]] = k["upstream"]
     return seen
+
+
+class WireServer:
+    """A loopback HTTP server whose POST answers come from `reply(body) -> (content type, bytes)`: for the
+    fakes that stand in, at the wire, for servers that cannot run here (no model runs in them)."""
+
+    def __init__(self, reply) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                kind, out = reply(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
 
 
 class LoadGenerator:

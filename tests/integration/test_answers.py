@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,7 +16,7 @@ from kgflow.llm.base import Generation
 from kgflow.llm.llamacpp import LlamaCppBackend
 from kgflow.models.gate import measure
 from kgflow.quality.gate import load_golden
-from tests.integration.gateway_harness import EchoBackend, settings_for
+from tests.integration.gateway_harness import EchoBackend, WireServer, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -94,46 +92,27 @@ def test_the_gateway_carries_the_graph_answer_with_its_citations(knowledge_base,
     assert all(c["chunk_id"] and c["uri"] for c in answer["citations"])
 
 
-class _FakeCompletionServer:
+def _fake_completion_server(answers: dict[str, str]) -> WireServer:
     """A fake llama.cpp server (no model runs in it): it speaks the OpenAI-compatible /v1/completions wire
     format and answers each question with a fixed table. The real backend client talks to it over HTTP,
     so the evaluation is tested up to the wire."""
 
-    def __init__(self, answers: dict[str, str]) -> None:
-        table = answers
+    def reply(body: dict) -> tuple[str, bytes]:
+        question = re.findall(r"Question: (.*)\nAnswer:", body["prompt"])[-1]
+        text = f" {answers.get(question, 'I do not know')}"
+        if body.get("stream"):
+            return "text/event-stream", (f"data: {json.dumps({'choices': [{'text': text, 'finish_reason': 'stop'}]})}"
+                                         "\n\ndata: [DONE]\n\n").encode()
+        return "application/json", json.dumps({"choices": [{"text": text, "finish_reason": "stop"}],
+                                               "usage": {"completion_tokens": 3, "prompt_tokens": 100}}).encode()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                question = re.findall(r"Question: (.*)\nAnswer:", body["prompt"])[-1]
-                text = f" {table.get(question, 'I do not know')}"
-                if body.get("stream"):
-                    out = (f"data: {json.dumps({'choices': [{'text': text, 'finish_reason': 'stop'}]})}\n\n"
-                           "data: [DONE]\n\n").encode()
-                else:
-                    out = json.dumps({"choices": [{"text": text, "finish_reason": "stop"}],
-                                      "usage": {"completion_tokens": 3, "prompt_tokens": 100}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream" if body.get("stream") else "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
+    return WireServer(reply)
 
 
 @pytest.mark.parametrize(("answers_right", "expected"), [(True, 1.0), (False, 0.0)], ids=["knows", "does-not"])
 def test_the_gate_scores_a_model_by_whether_its_own_answers_name_the_gold_answer(engine, golden, answers_right,
                                                                                  expected):
-    fake = _FakeCompletionServer({i.question: f"{i.answer} [1]" for i in golden} if answers_right else {})
+    fake = _fake_completion_server({i.question: f"{i.answer} [1]" for i in golden} if answers_right else {})
     try:
         m = measure(LlamaCppBackend(fake.url), golden, engine, "base", 6)
     finally:

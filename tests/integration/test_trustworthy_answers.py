@@ -11,7 +11,6 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -27,7 +26,13 @@ from kgflow.llm.grounding import REFUSAL
 from kgflow.llm.llamacpp import LlamaCppBackend
 from kgflow.llm.llamacpp_server import LlamaServer
 from kgflow.quality.gate import load_golden
-from tests.integration.gateway_harness import SECRET, gateway_processes, running_gateway, settings_for
+from tests.integration.gateway_harness import (
+    SECRET,
+    WireServer,
+    gateway_processes,
+    running_gateway,
+    settings_for,
+)
 
 pytestmark = pytest.mark.slow
 GREEDY = {"max_new_tokens": 24, "temperature": None}
@@ -195,38 +200,20 @@ def test_a_masked_value_alone_is_no_answer(knowledge_base, engine, tmp_path):
 
 # --- the deploy smoke test reads citations and grounding -------------------------------------------------
 
-class _PlainTgi:
+def _plain_tgi() -> WireServer:
     """A TGI-protocol server that answers without kgflow's extension (no model: a raw engine where the
-    gateway should be). It answers at the wire exactly as TGI's POST / does."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers["Content-Length"]))
-                out = json.dumps([{"generated_text": "Maria Lindqvist", "details": {
-                    "finish_reason": "eos_token", "generated_tokens": 3, "seed": None, "prefill": [],
-                    "tokens": []}}]).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+    gateway should be), at the wire exactly as TGI's POST / does."""
+    return WireServer(lambda body: ("application/json", json.dumps([{"generated_text": "Maria Lindqvist", "details": {
+        "finish_reason": "eos_token", "generated_tokens": 3, "seed": None, "prefill": [], "tokens": []}}]).encode()))
 
 
 def test_a_smoke_test_fails_a_deploy_whose_answers_carry_no_citations():
-    plain = _PlainTgi()
+    plain = _plain_tgi()
     try:
         with pytest.raises(DeployError, match="without citations"):
             smoke_test(plain.url, 30, ["Who leads Project Falcon?"])
     finally:
-        plain.server.shutdown()
+        plain.close()
 
 
 def test_a_smoke_test_passes_cited_grounded_answers_and_reports_the_measure(knowledge_base, engine, tmp_path):
