@@ -39,6 +39,7 @@ class GatewayMetrics:
                                    multiprocess_mode="max")
         for reason in ("rate_limited", "overloaded"):
             self.rejected.labels(reason)  # present at 0 from the start: rate() needs a series before the first one
+        self.backend_up.labels("primary")  # exported from the start, as the unlabelled gauge was
         for action in ("kept", "rewritten", "refused"):
             self.answers.labels("primary", action)
 
