@@ -8,7 +8,8 @@ chunk, numbered as the citations are) and the facts, and the graph's own answer 
    in one source or fact, or every one of them does (a title or a word order the answer changed).
 2. **Agreement with the graph.** When the question asks for an entity (who, which, what, where) and the graph
    holds a complete answer (a typed path whose every hop is cited, each readable by the caller: the graph
-   answer is only ever built from those), the answer must name that entity. If it does not, or it also names
+   answer is only ever built from those; and whose entities and relations account for what the question says,
+   `path_answers`), the answer must name that entity. If it does not, or it also names
    something unsupported, it is replaced by the graph's answer with the citation of the source that holds it.
 3. **Refusal.** An answer with an unsupported claim and no graph answer to fall back on, or one that states
    nothing (the model's own "I do not know", a masked value alone), becomes the plain refusal
@@ -135,6 +136,39 @@ def asks_for_entity(question_doc) -> bool:
     return any(t.tag_ in ("WP", "WDT", "WP$", "WRB") and t.lower_ in _ENTITY_QUESTION for t in question_doc)
 
 
+def path_answers(question_doc, answer) -> bool:
+    """Whether the graph's path says everything the question asks: each proper noun, verb, adjective and
+    number of the question is a word of an entity or a relation on the path. Allowed uncovered: the noun a
+    wh-word asks for ("which *company*": the answer's kind), dates and times (the graph does not hold them),
+    and one other common noun (a hop's kind: "the *company* acquired by ..."). A path that leaves more of the
+    question unexplained found an edge, not the answer."""
+    on_path = set()
+    for f in answer.path:
+        for text in (f.subject, f.object, f.relation.replace("_", " ")):
+            on_path |= set(words(text))
+    asked_kind: set[int] = set()  # "which city", "what blood tests": the nouns right after the wh-word
+    for t in question_doc:
+        if t.tag_ in ("WDT", "WP$"):
+            i = t.i + 1
+            while i < len(question_doc) and question_doc[i].pos_ in ("NOUN", "ADJ", "PROPN"):
+                asked_kind.add(i)
+                i += 1
+    timed = {t.i for e in question_doc.ents if e.label_ in ("DATE", "TIME") for t in e}
+    loose_nouns = 0
+    for t in question_doc:
+        if t.is_stop or t.is_punct or t.pos_ in ("AUX", "DET", "ADP", "PRON", "PART", "CCONJ", "SCONJ") \
+                or t.i in asked_kind or t.i in timed or t.tag_ in ("WP", "WDT", "WP$", "WRB"):
+            continue
+        forms = set(words(t.text)) | set(words(t.lemma_))
+        if forms & on_path or not forms:
+            continue
+        if t.pos_ == "NOUN" and loose_nouns == 0:
+            loose_nouns = 1
+            continue
+        return False
+    return True
+
+
 def _names(text: str, entity: str) -> bool:
     return f" {' '.join(words(entity))} " in _padded(text)
 
@@ -201,7 +235,8 @@ def ground(question_doc, text: str, r: RetrievalResult, nlp) -> Grounded:
     ev = Evidence.of(r)
     bare, said, stated = _stated(text, nlp)
     unsupported = tuple(c.text for c in stated if not ev.supports(c))
-    graph = r.answer if r.answer is not None and asks_for_entity(question_doc) else None
+    graph = r.answer if r.answer is not None and asks_for_entity(question_doc) \
+        and path_answers(question_doc, r.answer) else None
     cited = {c.chunk.id for c in r.chunks}
     if graph is not None and not all(c.id in cited for c in graph.evidence):
         graph = None  # a hop whose source is not among the citations: the graph answer is not complete
