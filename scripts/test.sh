@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest -ra "$@"
+# --durations: the slowest tests in every run, so CI time can be kept under its bound
+exec .venv/bin/python -m pytest -ra --durations=40 "$@"

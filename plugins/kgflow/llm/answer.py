@@ -149,9 +149,9 @@ class AnswerService:
     def _ground(self, question: str, text: str, r: RetrievalResult):
         return ground(self._nlp(question), text, r, self._nlp)
 
-    def unsupported(self, text: str, r: RetrievalResult) -> tuple[str, ...]:
+    def unsupported(self, text: str, r: RetrievalResult, question: str = "") -> tuple[str, ...]:
         """The names and numbers in `text` that r's evidence lacks (the measure re-checks delivered answers)."""
-        return unsupported_claims(text, r, self._nlp)
+        return unsupported_claims(text, r, self._nlp, question)
 
     def _engines(self) -> list[tuple[str, LLMBackend]]:
         primary = self.backends.current

@@ -5,7 +5,8 @@ chunk, numbered as the citations are) and the facts, and the graph's own answer 
 
 1. **Claims.** The names and numbers the answer states: spaCy's entities, runs of proper nouns and numbers
    (the ingestion pipeline's spaCy, with the glossary). A claim is *supported* when its words stand together
-   in one source or fact, or every one of them does (a title or a word order the answer changed).
+   in one source, fact or the question itself, or every one of them does (a title or a word order the answer
+   changed).
 2. **Agreement with the graph.** When the question asks for an entity (who, which, what, where) and the graph
    holds a complete answer (a typed path whose every hop is cited, each readable by the caller: the graph
    answer is only ever built from those; and whose entities and relations account for what the question says,
@@ -90,9 +91,13 @@ class Evidence:
     titles: dict[int, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, r: RetrievalResult) -> Evidence:
+    def of(cls, r: RetrievalResult, question: str = "") -> Evidence:
+        """`question`: the caller's own words count as support (an answer restating the question's "BCC" did
+        not invent it), though never as a source a marker may name."""
         sources = {i: _padded(f"{c.chunk.title}\n{c.chunk.text}") for i, c in enumerate(r.chunks, 1)}
         facts = [_padded(f"{f.subject} {f.relation.replace('_', ' ')} {f.object}") for f in r.facts]
+        if question:
+            facts.append(_padded(question))
         if r.answer is not None:
             facts += [_padded(f"{f.subject} {f.relation.replace('_', ' ')} {f.object}") for f in r.answer.path]
         return cls(sources, facts, {i: c.chunk.title for i, c in enumerate(r.chunks, 1)})
@@ -124,7 +129,8 @@ def claims(doc) -> list[Claim]:
             toks = toks[1:]
         named = any(t.pos_ == "PROPN" or any(ch.isdigit() for ch in t.text)
                     or (t.text[:1].isupper() and not t.is_sent_start) for t in toks)
-        w = tuple(x for t in toks for x in words(t.text))
+        # a lone letter is an enumeration ("B. Pap smears") or an initial, not a name of its own
+        w = tuple(x for t in toks for x in words(t.text) if len(x) > 1 or x.isdigit())
         if named and w and w not in seen:
             seen.add(w)
             out.append(Claim(" ".join(t.text for t in toks), w))
@@ -225,14 +231,14 @@ def _stated(text: str, nlp) -> tuple[str, bool, list[Claim]]:
     return bare, said, claims(nlp(bare)) if said else []
 
 
-def unsupported_claims(text: str, r: RetrievalResult, nlp) -> tuple[str, ...]:
-    ev = Evidence.of(r)
+def unsupported_claims(text: str, r: RetrievalResult, nlp, question: str = "") -> tuple[str, ...]:
+    ev = Evidence.of(r, question)
     return tuple(c.text for c in _stated(text, nlp)[2] if not ev.supports(c))
 
 
 def ground(question_doc, text: str, r: RetrievalResult, nlp) -> Grounded:
     """The delivered answer for the generated `text` (PII already masked) and its verdict."""
-    ev = Evidence.of(r)
+    ev = Evidence.of(r, question_doc.text)
     bare, said, stated = _stated(text, nlp)
     unsupported = tuple(c.text for c in stated if not ev.supports(c))
     graph = r.answer if r.answer is not None and asks_for_entity(question_doc) \

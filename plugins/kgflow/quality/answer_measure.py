@@ -94,7 +94,7 @@ def measure_answer(m: AnswerMeasure, a: Answer, question: str, service: AnswerSe
     """Score an in-process Answer: its extension as the gateway would send it, the model's own text, and the
     delivered text checked once more against the same evidence."""
     return m.add(question, a.text, a.extension(), gold, kind, a.generated_text,
-                 service.unsupported(a.text, a.retrieval))
+                 service.unsupported(a.text, a.retrieval, question))
 
 
 async def _measure(items: list[GoldenItem], service: AnswerService, max_new_tokens: int) -> AnswerMeasure:
