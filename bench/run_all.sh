@@ -13,4 +13,6 @@ KB=$(mktemp -d)
 KGFLOW_HOME=$KB $PY -m kgflow.cli.app corpus > /dev/null && KGFLOW_HOME=$KB $PY -m kgflow.orchestration.run_dag knowledge_ingest > var/bench/gateway_kb.log 2>&1
 $PY bench/gateway_bench.py --kb "$KB" > var/bench/gateway.log 2>&1; echo "gateway exit $?"
 $PY bench/refresh_bench.py > var/bench/refresh.log 2>&1; echo "refresh exit $?"
-for f in ingest share quality_txt quality_md retrieval gateway refresh; do sed -n '/^==\|^ingest:\|^share\|^corpus\|^[0-9,]* chunks\|^[0-9]* requests\|^knowledge base\|overhead\|per-task/,$p' var/bench/$f.log | grep -v "^\s*$" | grep -v "^20[0-9][0-9]-" ; done
+KGFLOW_TRAIN_BATCH_SIZE=1 $PY bench/answer_bench.py --refresh-steps 20 > var/bench/answer.log 2>&1; echo "answer exit $?"
+$PY bench/grounding_bench.py --questions 40 > var/bench/grounding.log 2>&1; echo "grounding exit $?"
+for f in ingest share quality_txt quality_md retrieval gateway refresh answer grounding; do sed -n '/^==\|^ingest:\|^share\|^corpus\|^[0-9,]* chunks\|^[0-9]* requests\|^knowledge base\|overhead\|per-task/,$p' var/bench/$f.log | grep -v "^\s*$" | grep -v "^20[0-9][0-9]-" ; done
