@@ -108,11 +108,11 @@ def check_input(gw: Gateway, text: str) -> None:
 
 @dataclass
 class RequestObserver:
-    """The gateway's side of the answer pipeline: metrics and the audit row, the same for every route."""
+    """The gateway's side of the answer pipeline: metrics, and what the request's audit row records, the same
+    for every route."""
 
     gw: Gateway
     ctx: RequestContext
-    endpoint: str
     streamed: bool
 
     def retrieved(self, r: RetrievalResult) -> None:
@@ -120,7 +120,8 @@ class RequestObserver:
 
     def backend_state(self, engine: str, up: bool) -> None:
         self.gw.metrics.backend_up.labels(engine).set(1 if up else 0)
-        self.gw.last_engine = engine if up else self.gw.last_engine
+        if up:
+            self.gw.last_engine = engine
 
     def finished(self, answer: Answer, seconds: float) -> None:
         self.ctx.timings_ms = answer.timings_ms

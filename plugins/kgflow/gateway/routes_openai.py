@@ -45,7 +45,7 @@ async def chat(request: Request, p: Caller, body: ChatBody):
     # earlier turns stay as they were; only the last question gets the retrieved context
     last = max(i for i, m in enumerate(body.messages) if m.role == "user" and m.content)
     history = [{"role": m.role, "content": m.content or ""} for m in body.messages[:last] if m.role != "system"]
-    obs = RequestObserver(gw, ctx, "/v1/chat/completions", body.stream)
+    obs = RequestObserver(gw, ctx, body.stream)
     cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), gw.router.current.model_id()
 
     def chunk(started: AnswerStream, piece: StreamPiece, n: int) -> dict:

@@ -41,7 +41,7 @@ async def _generate(request: Request, p: Principal, body: TgiRequest, streamed: 
     tp = body.parameters
     params = gen_params(gw, tp.max_new_tokens, temperature=tp.temperature, top_p=tp.top_p, top_k=tp.top_k,
                         repetition_penalty=tp.repetition_penalty, seed=tp.seed, stop=tp.stop or None)
-    obs = RequestObserver(gw, ctx, request.scope["route"].path, streamed)
+    obs = RequestObserver(gw, ctx, streamed)
     a = await respond(gw, ctx, obs, body.inputs, params, p.departments, None, _event)
     if isinstance(a, StreamingResponse):
         return a

@@ -47,7 +47,6 @@ class Answer:
     # back) and grounding; the gateway reports them as Server-Timing
     timings_ms: dict[str, float] = field(default_factory=dict)
 
-
     def extension(self) -> dict:
         """The `kgflow` field every route sends: citations, facts, the graph's answer, grounding, the engine."""
         r = self.retrieval

@@ -90,10 +90,5 @@ class LLMBackend(ABC):
     @abstractmethod
     def model_id(self) -> str: ...
 
-    async def count_tokens(self, prompt: Prompt) -> int | None:
-        """The prompt's length in the engine's own tokens (the OpenAI route's usage), or None when the engine
-        cannot say. Asked beside the generation, never before it."""
-        return None
-
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         pass

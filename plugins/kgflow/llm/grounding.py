@@ -41,6 +41,7 @@ _DIGITS = re.compile(r"(?<=\d)[,.](?=\d{3}\b)")  # 1,200 and 1.200 read as 1200
 _DONT_KNOW = re.compile(r"\b(i (do not|don't|cannot|can't) (know|say|tell|answer)|unknown|not (stated|mentioned|"
                         r"given|specified)|no information|the sources do not say)\b", re.I)
 _ENTITY_QUESTION = frozenset({"who", "whom", "whose", "which", "what", "where"})
+_WH_TAGS = ("WP", "WDT", "WP$", "WRB")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,6 @@ class Verdict:
     action: Action
     reason: str
     unsupported: tuple[str, ...] = ()  # the generated answer's claims no source or fact holds
-    generated_grounded: bool = True  # the model's own text passed, before any rewrite or refusal
 
     def extension(self) -> dict:
         return {"grounded": self.grounded, "grounding": {"action": self.action, "reason": self.reason,
@@ -139,7 +139,7 @@ def claims(doc) -> list[Claim]:
 
 def asks_for_entity(question_doc) -> bool:
     """A wh-question whose answer is a thing or a person (not how, why, when or yes/no)."""
-    return any(t.tag_ in ("WP", "WDT", "WP$", "WRB") and t.lower_ in _ENTITY_QUESTION for t in question_doc)
+    return any(t.tag_ in _WH_TAGS and t.lower_ in _ENTITY_QUESTION for t in question_doc)
 
 
 def path_answers(question_doc, answer) -> bool:
@@ -163,7 +163,7 @@ def path_answers(question_doc, answer) -> bool:
     loose_nouns = 0
     for t in question_doc:
         if t.is_stop or t.is_punct or t.pos_ in ("AUX", "DET", "ADP", "PRON", "PART", "CCONJ", "SCONJ") \
-                or t.i in asked_kind or t.i in timed or t.tag_ in ("WP", "WDT", "WP$", "WRB"):
+                or t.i in asked_kind or t.i in timed or t.tag_ in _WH_TAGS:
             continue
         forms = set(words(t.text)) | set(words(t.lemma_))
         if forms & on_path or not forms:
@@ -257,13 +257,13 @@ def ground(question_doc, text: str, r: RetrievalResult, nlp) -> Grounded:
                else "did not answer" if not said else f"did not name {graph.entity!r}")
         return Grounded(f"{graph.entity} [{n}]", Verdict(True, "rewritten", f"the generated answer {why}; the "
                                                          "graph's answer, every hop cited, replaces it",
-                                                         unsupported, generated_grounded=not unsupported))
+                                                         unsupported))
     if not said:
         return Grounded(refusal(ev), Verdict(False, "refused", "the generated answer stated nothing the sources "
                                              "answer the question with"))
     if unsupported:
         return Grounded(refusal(ev), Verdict(False, "refused", f"the generated answer named "
                                              f"{', '.join(map(repr, unsupported))}, which no cited source or "
-                                             "fact holds", unsupported, generated_grounded=False))
+                                             "fact holds", unsupported))
     return Grounded(repoint_markers(text, ev, nlp), Verdict(True, "kept", "every name and number it states is "
                                                             "in its cited sources or facts"))

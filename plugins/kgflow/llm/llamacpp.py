@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from kgflow.llm.openai_compat import OpenAICompatibleBackend
-from kgflow.llm.prompts import Prompt
 
 
 class LlamaCppBackend(OpenAICompatibleBackend):
@@ -14,9 +13,3 @@ class LlamaCppBackend(OpenAICompatibleBackend):
     repetition_key = "repeat_penalty"
     device_type = "cpu"
     dtype = "q4_k_m"
-    tokenize_path = "/extras/tokenize/count"
-
-    def _tokenize_body(self, prompt: Prompt) -> dict:
-        # no chat template on this route: a chat prompt is counted without its template's few marker tokens
-        text = prompt.text if prompt.kind == "base" else "\n".join(m["content"] for m in prompt.messages)
-        return {"input": text}

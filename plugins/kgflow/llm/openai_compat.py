@@ -96,20 +96,6 @@ class OpenAICompatibleBackend(LLMBackend):
         except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError) as e:
             raise BackendUnavailable(f"{self.engine} at {self.base_url} unavailable: {type(e).__name__}") from e
 
-    tokenize_path = "/tokenize"  # vLLM's and SGLang's; llama.cpp's server names its own
-
-    def _tokenize_body(self, prompt: Prompt) -> dict:
-        if prompt.kind == "base":
-            return {"model": self._model, "prompt": prompt.text}
-        return {"model": self._model, "messages": list(prompt.messages)}
-
-    async def count_tokens(self, prompt: Prompt) -> int | None:
-        try:
-            r = await self._client.post(self.tokenize_path, json=self._tokenize_body(prompt), timeout=5.0)
-            return int(r.json()["count"]) if r.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            return None
-
     async def health(self) -> bool:
         try:
             r = await self._client.get("/v1/models", timeout=2.0)

@@ -77,17 +77,6 @@ class TgiBackend(LLMBackend):
         except Exception as e:
             raise BackendUnavailable(f"TGI at {self.base_url} unavailable: {type(e).__name__}: {e}") from e
 
-    async def count_tokens(self, prompt: Prompt) -> int | None:
-        """TGI's /tokenize returns the tokens themselves."""
-        import httpx
-
-        try:
-            async with httpx.AsyncClient(base_url=self.base_url, timeout=5.0) as client:
-                r = await client.post("/tokenize", json={"inputs": self._text(prompt)})
-            return len(r.json()) if r.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, TypeError):
-            return None
-
     async def health(self) -> bool:
         try:
             async with httpx.AsyncClient(timeout=2.0) as c:
