@@ -13,6 +13,7 @@ import pytest
 from text_generation import Client
 
 from kgflow.gateway.auth import mint_token
+from kgflow.retrieval.types import GRAPH_ANSWER_SOURCE
 from tests.integration.gateway_harness import SECRET, running_gateway, settings_for
 
 pytestmark = pytest.mark.slow
@@ -118,7 +119,7 @@ def _paths_found(engine, truth, mode: str, k: int = 3) -> list[list[bool]]:
     for q in truth["multi_hop"]:
         r = engine.retrieve(q["question"], mode=mode, top_k=k)
         # what the strategy ranked; the graph answer's own hop chunks are added to the citations in every mode
-        uris = [c.chunk.uri for c in r.chunks if c.sources != ["graph_answer"]]
+        uris = [c.chunk.uri for c in r.chunks if c.sources != [GRAPH_ANSWER_SOURCE]]
         out.append([any(u.endswith(p) for u in uris) for p in q["paths"]])
     return out
 

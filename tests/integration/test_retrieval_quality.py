@@ -11,7 +11,7 @@ from kgflow.config import Settings
 from kgflow.nlp.extract import extract_chunks
 from kgflow.nlp.normalize import entity_id
 from kgflow.retrieval import strategy_names
-from kgflow.retrieval.engine import RetrievalEngine
+from kgflow.retrieval.engine import GRAPH_ANSWER_SOURCE, RetrievalEngine
 from kgflow.retrieval.graph_view import GraphView
 from kgflow.retrieval.linking import parse_question, weighted_seeds
 from tests.integration.gateway_harness import settings_for
@@ -45,7 +45,7 @@ def _hops_found(engine, truth, mode: str, top_k: int | None = 3) -> list[list[bo
     for q in truth["multi_hop"]:
         # what the strategy ranked; the graph answer's own hop chunks are added to the citations in every mode
         uris = [c.chunk.uri for c in engine.retrieve(q["question"], mode=mode, top_k=top_k).chunks
-                if c.sources != ["graph_answer"]]
+                if c.sources != [GRAPH_ANSWER_SOURCE]]
         out.append([any(u.endswith(p) for u in uris) for p in q["paths"]])
     return out
 

@@ -146,7 +146,7 @@ class AnswerService:
         return parse_question(text, str(self.engine.settings.glossary_path))
 
     def _ground(self, question: str, text: str, r: RetrievalResult):
-        return ground(self._nlp(question), text, r, self._nlp)
+        return ground(r.question_doc or self._nlp(question), text, r, self._nlp)
 
     def unsupported(self, text: str, r: RetrievalResult, question: str = "") -> tuple[str, ...]:
         """The names and numbers in `text` that r's evidence lacks (the measure re-checks delivered answers)."""

@@ -96,10 +96,8 @@ def shown_sources(r: RetrievalResult, n: int) -> list[tuple[int, str]]:
     """The n sources a short prompt shows, by citation number: the graph answer's hops first (the model
     should read what the path rests on), then the best ranked; each keeps its number in the citations."""
     on_path = {c.id for c in r.answer.evidence} if r.answer else set()
-    numbered = list(enumerate(r.chunks, 1))
-    picked = [x for x in numbered if x[1].chunk.id in on_path][:n]
-    picked += [x for x in numbered if x not in picked][:n - len(picked)]
-    return [(i, c.chunk.text) for i, c in sorted(picked, key=lambda x: x[0])]
+    first = sorted(enumerate(r.chunks, 1), key=lambda x: x[1].chunk.id not in on_path)[:n]  # stable sort
+    return sorted((i, c.chunk.text) for i, c in first)
 
 
 def completion_text(question: str, r: RetrievalResult, history: list[dict] | None = None) -> str:

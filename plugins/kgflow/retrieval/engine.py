@@ -19,6 +19,7 @@ from kgflow.retrieval.graph_answer import graph_answer
 from kgflow.retrieval.graph_view import ChunkInfo, GraphView
 from kgflow.retrieval.kb_snapshot import is_complete, open_snapshot, snapshot_dir, write_snapshot
 from kgflow.retrieval.types import (  # noqa: F401 - re-exported for callers
+    GRAPH_ANSWER_SOURCE,
     Fact,
     GraphAnswer,
     NoKnowledgeBase,
@@ -152,7 +153,7 @@ class RetrievalEngine:
         answer = graph_answer(q) if s.graph_answer else None
         if answer is not None:  # every hop of the graph's answer is cited, within the budget or not
             have = {c.chunk.id for c in chunks}
-            chunks += [RetrievedChunk(without_overlap(c, g, chosen), 0.0, ["graph_answer"])
+            chunks += [RetrievedChunk(without_overlap(c, g, chosen), 0.0, [GRAPH_ANSWER_SOURCE])
                        for c in dict.fromkeys(answer.evidence) if c.id not in have]
         # the answer's path leads the facts, hop by hop: the model reads the chain before anything else
         path = list(answer.path) if answer else []
@@ -160,4 +161,5 @@ class RetrievalEngine:
         facts = path + [f for f in ranking.facts if f.evidence_chunk in chosen
                         and (f.subject, f.relation, f.object) not in on_path][: 12 - len(path)]
         return RetrievalResult(mode, snap.version, chunks, facts, ranking.linked, {
-            "embed": (t1 - t0) * 1e3, "rank": (t2 - t1) * 1e3, "total": (time.perf_counter() - t0) * 1e3}, answer)
+            "embed": (t1 - t0) * 1e3, "rank": (t2 - t1) * 1e3, "total": (time.perf_counter() - t0) * 1e3}, answer,
+            q.__dict__.get("doc"))  # Query.doc is a cached_property: there only if a step parsed the question

@@ -11,6 +11,8 @@ from kgflow.retrieval.graph_view import ChunkInfo, GraphView
 from kgflow.sources.policy import ALL, may_read
 from kgflow.vectors.index_store import VectorIndex
 
+GRAPH_ANSWER_SOURCE = "graph_answer"  # `sources` of a chunk cited only because the graph's answer rests on it
+
 
 class NoKnowledgeBase(Exception):
     """Nothing has been published yet."""
@@ -50,6 +52,7 @@ class RetrievalResult:
     linked_entities: list[str]
     timings_ms: dict[str, float] = field(default_factory=dict)
     answer: GraphAnswer | None = None
+    question_doc: object | None = None  # the question's spaCy parse, when retrieval made one (grounding reuses it)
 
 
 @dataclass
