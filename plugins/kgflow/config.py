@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     max_attachment_depth: int = 2  # e-mails nested in e-mails
     max_pdf_pages: int = 2000  # a longer PDF is quarantined
     max_entity_chars: int = 120  # longer NER spans are not entities (e.g. one 800 KB token)
-    parse_worker_memory_mb: int = 4096  # address space a parse worker may add over its loaded parsers (bombs)
+    parse_worker_memory_mb: int = 4096  # peak resident memory of a parse worker, its parsers included (bombs)
     chunk_max_chars: int = 1200  # hard upper bound of a chunk
     chunk_new_after_chars: int = 900  # start a new chunk after this many characters at the next element
     chunk_overlap_chars: int = 150  # text repeated from the previous chunk so each reads on its own
