@@ -10,9 +10,12 @@ STAMP="$VENV/.kgflow-install-stamp"
 # KGFLOW_DEPS_ONLY=1 installs the dependencies without the project, so an image layer caches them.
 EXTRAS="${KGFLOW_EXTRAS:-dev}"
 DEPS_ONLY="${KGFLOW_DEPS_ONLY:-0}"
-WANT=$( (cat pyproject.toml scripts/install.sh; echo "$EXTRAS $DEPS_ONLY") | sha256sum | cut -d' ' -f1)
+NEO4J_DIR="$ROOT/services/neo4j"
+NEO4J_JAR="$NEO4J_DIR/target/kgflow-neo4j-1.0.jar"
+WANT=$( (cat pyproject.toml scripts/install.sh "$NEO4J_DIR/pom.xml"; find "$NEO4J_DIR/src" -type f | sort | xargs cat;
+         echo "$EXTRAS $DEPS_ONLY") | sha256sum | cut -d' ' -f1)
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && { [ "$DEPS_ONLY" = 1 ] || [ -f "$NEO4J_JAR" ]; }; then
   echo "[install] up to date ($VENV)"; exit 0
 fi
 
@@ -21,10 +24,11 @@ if ! command -v java >/dev/null 2>&1; then
   echo "[install] installing a JDK for Spark"
   apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
 fi
-# Debian packages the tests run for real: Redis (the shared rate-limit store), Prometheus with promtool,
+# Debian packages the tests run for real: PostgreSQL (Airflow's production metadata database), Redis (the
+# Celery broker and the shared rate-limit store), Prometheus with promtool,
 # the Pushgateway and Alertmanager with amtool (operations), docker-compose 1.29 (validates the compose file),
 # Chromium and its driver (the Airflow UI browser test).
-APT_WANT="redis-server prometheus prometheus-pushgateway prometheus-alertmanager docker-compose chromium chromium-driver"
+APT_WANT="postgresql redis-server prometheus prometheus-pushgateway prometheus-alertmanager docker-compose chromium chromium-driver"
 case ",$EXTRAS," in *,dev,*) ;; *) APT_WANT="" ;; esac
 APT_MISSING=$(for p in $APT_WANT; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -n "$APT_MISSING" ]; then
@@ -88,6 +92,14 @@ if [ ! -d "$TOOLS/$LCP_VERSION/conversion" ]; then
     '*/vendor/llama.cpp/gguf-py/*' '*/vendor/llama.cpp/conversion/*'
   cp -r "$TMP"/llama_cpp_python-*/vendor/llama.cpp/{convert_*.py,gguf-py,conversion} "$TOOLS/$LCP_VERSION/"
   rm -rf "$TMP"
+fi
+
+# The local Neo4j (services/neo4j): Neo4j 5.26 Community from Maven Central, pinned in its pom.xml. Maven
+# caches what it resolves in ~/.m2, so a rebuild downloads nothing.
+if [ "$DEPS_ONLY" != 1 ]; then
+  command -v mvn >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends maven; }
+  echo "[install] building the Neo4j launcher (Maven)"
+  mvn -B -q -f "$NEO4J_DIR/pom.xml" package
 fi
 
 "$PY" - <<'PY'

@@ -57,6 +57,29 @@ def llama_server(session_home: Path):
 
 
 @pytest.fixture(scope="session")
+def neo4j_server(session_home: Path):
+    """A real Neo4j 5.26 Community server (the launcher built from Maven Central), Bolt on loopback."""
+    from kgflow.graph.neo4j_server import local_neo4j
+
+    with local_neo4j(session_home / "neo4j") as server:
+        yield server
+
+
+@pytest.fixture()
+def neo4j_home(kg_home: Path, neo4j_server, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh kgflow home whose graph is the Neo4j server, emptied first (KGFLOW_GRAPH_BACKEND=neo4j, the
+    neo4j_default Connection from the environment, as Airflow resolves AIRFLOW_CONN_* first)."""
+    from neo4j import GraphDatabase
+
+    with GraphDatabase.driver(neo4j_server.bolt_url, auth=("neo4j", neo4j_server.password)) as d, \
+            d.session() as session:  # CALL ... IN TRANSACTIONS runs only in an auto-commit transaction
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+    monkeypatch.setenv("KGFLOW_GRAPH_BACKEND", "neo4j")
+    monkeypatch.setenv("AIRFLOW_CONN_NEO4J_DEFAULT", neo4j_server.conn_uri)
+    return kg_home
+
+
+@pytest.fixture(scope="session")
 def engine(knowledge_base: Path):
     """A retrieval engine over the sample knowledge base (read-only; shared by the modules that query it)."""
     from kgflow.retrieval.engine import RetrievalEngine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -88,6 +89,11 @@ class GraphStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[GraphStore]:
+        """A context whose store commits every write made through it together when the block ends, and
+        none of them when it raises: what publish loads a version through."""
 
     def write(self, batch: GraphBatch) -> dict[str, int]:
         """MERGE every row in batches (UNWIND); safe to repeat. Returns rows written per kind."""

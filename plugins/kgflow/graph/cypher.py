@@ -1,4 +1,7 @@
-"""All Cypher lives here. These statements run unchanged on Neo4j 5 and LadybugDB (shared dialect)."""
+"""All Cypher lives here. These statements run unchanged on Neo4j 5 and LadybugDB (shared dialect).
+
+Relationship MERGEs look up both ends with two MATCH clauses, not one comma pattern: on Neo4j the comma
+form is a cartesian product to its planner (two index seeks either way, but a warning on every batch)."""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ MERGE = {
     "SET c.doc_id = row.doc_id, c.text = row.text, c.ord = row.ord, c.page = row.page, c.section = row.section",
     "Entity": "UNWIND $rows AS row MERGE (e:Entity {id: row.id}) "
     "ON CREATE SET e.name = row.name, e.label = row.label, e.aliases = row.aliases",
-    "HAS_CHUNK": "UNWIND $rows AS row MATCH (d:Document {id: row.src}), (c:Chunk {id: row.dst}) "
+    "HAS_CHUNK": "UNWIND $rows AS row MATCH (d:Document {id: row.src}) MATCH (c:Chunk {id: row.dst}) "
     "MERGE (d)-[:HAS_CHUNK]->(c)",
-    "NEXT": "UNWIND $rows AS row MATCH (a:Chunk {id: row.src}), (b:Chunk {id: row.dst}) MERGE (a)-[:NEXT]->(b)",
-    "MENTIONS": "UNWIND $rows AS row MATCH (c:Chunk {id: row.src}), (e:Entity {id: row.dst}) "
+    "NEXT": "UNWIND $rows AS row MATCH (a:Chunk {id: row.src}) MATCH (b:Chunk {id: row.dst}) MERGE (a)-[:NEXT]->(b)",
+    "MENTIONS": "UNWIND $rows AS row MATCH (c:Chunk {id: row.src}) MATCH (e:Entity {id: row.dst}) "
     "MERGE (c)-[m:MENTIONS]->(e) SET m.count = row.count",
-    "RELATED": "UNWIND $rows AS row MATCH (a:Entity {id: row.src}), (b:Entity {id: row.dst}) "
+    "RELATED": "UNWIND $rows AS row MATCH (a:Entity {id: row.src}) MATCH (b:Entity {id: row.dst}) "
     "MERGE (a)-[r:RELATED {id: row.id}]->(b) "
     "SET r.type = row.type, r.weight = row.weight, r.evidence_chunk = row.evidence_chunk",
 }

@@ -3,6 +3,8 @@ bulk loading with COPY for new rows, MERGE only through the shared statements.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,17 @@ class EmbeddedGraphStore(GraphStore):
         while result.has_next():
             rows.append(dict(zip(cols, result.get_next(), strict=True)))
         return rows
+
+    @contextmanager
+    def transaction(self) -> Iterator[GraphStore]:
+        """LadybugDB's manual transaction (COPY included): one commit, or a rollback when the block raises."""
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            yield self
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def bulk_write(self, batch: GraphBatch) -> dict[str, int]:
         """Insert only rows not yet present, with COPY (~100x faster than MERGE here); idempotent."""

@@ -1,13 +1,23 @@
 """Neo4j 5 through the official driver, which the Neo4j provider's `Neo4jHook` builds from the Airflow
 Connection (`neo4j_default`): the same Connection means the same server, scheme and TLS to kgflow and to
-the provider's own operators (extras `neo4j_scheme`, `encrypted`, `certs_trusted_ca`, `certs_self_signed`)."""
+the provider's own operators (extras `neo4j_scheme`, `encrypted`, `certs_trusted_ca`, `certs_self_signed`).
+
+Writes are batched `UNWIND $rows ... MERGE` statements against uniqueness constraints (the constraint's
+index makes each MERGE an index seek). `transaction()` runs a whole load as one explicit transaction:
+publish uses it so the graph readers see moves from the old version to the new in one commit."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from kgflow.graph.base import GraphStore
+from kgflow.graph import cypher
+from kgflow.graph.base import NODE_LABELS, REL_TYPES, GraphBatch, GraphStore, batches
 from kgflow.schemas import load_json
+
+# The driver logs every INFORMATION notification (an index that exists already, ...) at INFO: keep warnings.
+_NOTIFICATIONS = "WARNING"
 
 
 def neo4j_ddl() -> list[str]:
@@ -22,7 +32,56 @@ def neo4j_ddl() -> list[str]:
     return stmts
 
 
-class Neo4jGraphStore(GraphStore):
+def _created(summary: Any) -> int:
+    return summary.counters.nodes_created + summary.counters.relationships_created
+
+
+class _Neo4jWrites(GraphStore):
+    """What a driver session and an explicit transaction share: batched MERGEs that count what they made."""
+
+    def _execute(self, query: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:
+        raise NotImplementedError
+
+    def run(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._execute(query, params or {})[0]
+
+    def bulk_write(self, batch: GraphBatch) -> dict[str, int]:
+        """MERGE every row in batches; returns the nodes and relationships created per kind (0 on a rerun)."""
+        written = {}
+        for kind in NODE_LABELS + REL_TYPES:
+            frame = batch.frames.get(kind)
+            if frame is None or frame.empty:
+                continue
+            written[kind] = sum(_created(self._execute(cypher.MERGE[kind], {"rows": part.to_dict("records")})[1])
+                                for part in batches(frame, self.batch_size))
+        return written
+
+
+class _InTransaction(_Neo4jWrites):
+    """The store seen from inside one explicit transaction (schema changes cannot join one: Neo4j refuses
+    DDL in a transaction that writes data, so the outer store made the schema already)."""
+
+    def __init__(self, tx: Any, batch_size: int) -> None:
+        self._tx = tx
+        self.batch_size = batch_size
+
+    def ensure_schema(self) -> None:
+        pass
+
+    @contextmanager
+    def transaction(self) -> Iterator[GraphStore]:
+        yield self  # already inside one: Neo4j has no nested transactions
+
+    def _execute(self, query: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:
+        result = self._tx.run(query, params)
+        rows = result.data()
+        return rows, result.consume()
+
+    def close(self) -> None:
+        pass
+
+
+class Neo4jGraphStore(_Neo4jWrites):
     def __init__(self, driver: Any, database: str | None = None, batch_size: int = 5000) -> None:
         self._driver = driver
         self._database = database
@@ -43,9 +102,27 @@ class Neo4jGraphStore(GraphStore):
         for stmt in neo4j_ddl():
             self.run(stmt)
 
-    def run(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        records, _, _ = self._driver.execute_query(query, params or {}, database_=self._database)
-        return [r.data() for r in records]
+    def _session(self) -> Any:
+        return self._driver.session(database=self._database, notifications_min_severity=_NOTIFICATIONS)
+
+    def _execute(self, query: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:
+        with self._session() as session:
+            result = session.run(query, params)
+            rows = result.data()
+            return rows, result.consume()
+
+    @contextmanager
+    def transaction(self) -> Iterator[GraphStore]:
+        """One explicit transaction for the block: committed when it ends, rolled back when it raises (or
+        when the process dies, which closes the connection)."""
+        with self._session() as session:
+            tx = session.begin_transaction()
+            try:
+                yield _InTransaction(tx, self.batch_size)
+            except BaseException:
+                tx.rollback()
+                raise
+            tx.commit()
 
     def close(self) -> None:
         self._driver.close()

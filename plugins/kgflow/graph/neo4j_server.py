@@ -1,0 +1,99 @@
+"""A local Neo4j 5.26 Community server with no Docker: the launcher in `services/neo4j` (built by the install
+with Maven from Maven Central's Community artifacts), Bolt on a loopback port, HTTP off, data under the
+kgflow home. What the tests start, and what `kgflow up --graph neo4j` starts for a production-like setup;
+production points the `neo4j_default` Connection at its own server instead."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from kgflow.config import REPO_ROOT
+from kgflow.netutil import free_port
+
+LAUNCHER = REPO_ROOT / "services" / "neo4j" / "target"
+MAIN_CLASS = "io.kgflow.neo4j.Launcher"
+USER = "neo4j"
+
+
+class Neo4jNotStarted(RuntimeError):
+    """The local Neo4j did not come up; the message names its log."""
+
+
+@dataclass(frozen=True)
+class LocalNeo4j:
+    """Where a started server answers, and the Airflow Connection URI that names it."""
+
+    port: int
+    password: str
+    data_dir: Path
+
+    @property
+    def bolt_url(self) -> str:
+        return f"bolt://127.0.0.1:{self.port}"
+
+    @property
+    def conn_uri(self) -> str:
+        """For AIRFLOW_CONN_<ID>: the Neo4j provider's hook turns it into the driver's URI and auth."""
+        return f"neo4j://{USER}:{self.password}@127.0.0.1:{self.port}"
+
+
+def launcher_command(data_dir: Path, port: int, heap_mb: int = 1024, pagecache_mb: int = 256) -> list[str]:
+    jar = LAUNCHER / "kgflow-neo4j-1.0.jar"
+    if not jar.exists():
+        raise Neo4jNotStarted(f"the Neo4j launcher is not built ({jar}): run `make install`")
+    return ["java", f"-Xmx{heap_mb}m", "-XX:+UseG1GC", "-cp", f"{jar}:{LAUNCHER / 'lib'}/*", MAIN_CLASS,
+            "--home", str(data_dir), "--bolt-port", str(port), "--pagecache-mb", str(pagecache_mb)]
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+READY_LINE = b"kgflow-neo4j ready"
+
+
+def wait_ready(log: Path, offset: int, timeout_s: float, alive: Callable[[], bool]) -> bool:
+    """True once the launcher reports ready in its log after `offset`. Bolt opens before the launcher sets
+    the password, so connecting to find out would fail authentication and trip Neo4j's rate limit."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with log.open("rb") as f:
+            f.seek(offset)
+            if READY_LINE in f.read():
+                return True
+        if not alive():
+            return False
+        time.sleep(0.2)
+    return False
+
+
+@contextmanager
+def local_neo4j(data_dir: Path, port: int | None = None, password: str | None = None,
+                timeout_s: float = 180) -> Iterator[LocalNeo4j]:
+    """A server for the length of the block (tests, benches): started, waited for, stopped cleanly."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = LocalNeo4j(port or free_port(), password or new_password(), data_dir)
+    log = data_dir / "launcher.log"
+    offset = log.stat().st_size if log.exists() else 0
+    with log.open("ab") as out:
+        proc = subprocess.Popen(launcher_command(data_dir, server.port), stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "KGFLOW_NEO4J_PASSWORD": server.password})
+    try:
+        if not wait_ready(log, offset, timeout_s, lambda: proc.poll() is None):
+            raise Neo4jNotStarted(f"Neo4j did not accept Bolt connections on :{server.port}; see {log} and "
+                                  f"{data_dir / 'logs' / 'debug.log'}")
+        yield server
+    finally:
+        proc.terminate()  # the launcher's shutdown hook stops the DBMS and flushes the store
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(15)
