@@ -110,3 +110,13 @@ def test_a_transaction_commits_every_write_together(store):
         tx.bulk_write(_batch("d2", ("Tomas Berg", "Quantara Bank")))
         assert tx.counts()["documents"] == 1  # the transaction reads its own writes
     assert {e["name"] for e in store.entities()} == {"Tomas Berg", "Quantara Bank"}
+
+
+def test_an_export_written_back_into_an_empty_store_rebuilds_the_same_graph(store, tmp_path):
+    store.bulk_write(_batch("d1"))
+    store.bulk_write(_batch("d2", ("Tomas Berg", "Quantara Bank")))
+    store.export().write_parquet(tmp_path / "export")
+    with EmbeddedGraphStore(tmp_path / "restored.lbug") as restored:
+        restored.bulk_write(GraphBatch.read_parquet(tmp_path / "export"))
+        assert restored.counts() == store.counts()
+        assert sorted(restored.export().frames["RELATED"]["id"]) == ["d1-r", "d2-r"]

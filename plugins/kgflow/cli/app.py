@@ -25,7 +25,8 @@ def fail(message: str) -> None:
 def require_knowledge_base(s) -> None:
     from kgflow.vectors.index_store import VectorIndexStore
 
-    if not s.graph_path.exists() or VectorIndexStore(s.index_dir).current_version() is None:
+    embedded_missing = s.graph_backend == "embedded" and not s.graph_path.exists()
+    if embedded_missing or VectorIndexStore(s.index_dir).current_version() is None:
         fail(f"no knowledge base in {s.home} yet: run `kgflow ingest` (or `kgflow demo` for the sample corpus)")
 
 

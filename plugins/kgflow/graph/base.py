@@ -53,6 +53,28 @@ class GraphBatch:
     def rows(self) -> int:
         return sum(len(f) for f in self.frames.values())
 
+    def counts(self) -> dict[str, int]:
+        """The batch's rows under the names GraphStore.counts uses."""
+        n = {k: len(f) for k, f in self.frames.items()}
+        return {"documents": n.get("Document", 0), "chunks": n.get("Chunk", 0), "entities": n.get("Entity", 0),
+                "mentions": n.get("MENTIONS", 0), "relations": n.get("RELATED", 0), "next": n.get("NEXT", 0)}
+
+    def write_parquet(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind, frame in self.frames.items():
+            frame.to_parquet(folder / f"{kind}.parquet", index=False)
+
+    @classmethod
+    def read_parquet(cls, folder: Path) -> GraphBatch:
+        frames = {}
+        for kind in NODE_LABELS + REL_TYPES:
+            frame = pd.read_parquet(folder / f"{kind}.parquet")
+            for col in frame.columns:  # parquet gives list columns back as arrays; drivers take lists
+                if frame[col].dtype == object and len(frame) and hasattr(frame[col].iloc[0], "tolist"):
+                    frame[col] = frame[col].map(lambda v: v.tolist() if v is not None else [])
+            frames[kind] = frame
+        return cls(frames)
+
 
 def key_of(kind: str, frame: pd.DataFrame) -> pd.Series:
     """The identity of a row as cypher.EXISTING returns it."""
@@ -126,6 +148,11 @@ class GraphStore(ABC):
 
     def counts(self) -> dict[str, int]:
         return {k: int(self.run(q)[0]["n"]) for k, q in cypher.COUNTS.items()}
+
+    def export(self) -> GraphBatch:
+        """Every node and relationship, in the frames bulk_write takes: a backup, which a restore writes back."""
+        return GraphBatch({kind: pd.DataFrame(self.run(query), columns=cols)
+                           for kind, (query, cols) in cypher.export_queries().items()})
 
     # Typed reads: callers name what they want; the Cypher stays in kgflow.graph.cypher
 

@@ -5,6 +5,8 @@ form is a cartesian product to its planner (two index seeks either way, but a wa
 
 from __future__ import annotations
 
+from kgflow.schemas import load_json
+
 MERGE = {
     "Document": "UNWIND $rows AS row MERGE (d:Document {id: row.id}) "
     "SET d.uri = row.uri, d.title = row.title, d.sha256 = row.sha256, d.department = row.department, "
@@ -70,3 +72,18 @@ SNAPSHOT = {
     "chunks": "MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) RETURN c.id AS id, c.text AS text, c.ord AS ord, "
     "c.section AS section, d.id AS doc_id, d.title AS title, d.uri AS uri, d.acl AS acl",
 }
+
+
+def export_queries() -> dict[str, tuple[str, list[str]]]:
+    """Per node label and relationship type (schemas/graph.json): the read that returns every row in the
+    columns `GraphBatch` frames use, so a backup's export goes back through `bulk_write` unchanged."""
+    schema = load_json("graph.json")
+    out = {}
+    for label, spec in schema["nodes"].items():
+        cols = list(spec["props"])
+        out[label] = (f"MATCH (n:{label}) RETURN " + ", ".join(f"n.{c} AS {c}" for c in cols), cols)
+    for rel, spec in schema["relationships"].items():
+        cols = ["src", "dst", *spec["props"]]
+        keys = "a.id AS src, b.id AS dst" + "".join(f", r.{c} AS {c}" for c in spec["props"])
+        out[rel] = (f"MATCH (a:{spec['from']})-[r:{rel}]->(b:{spec['to']}) RETURN {keys}", cols)
+    return out

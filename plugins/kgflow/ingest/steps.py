@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pandas as pd
 
 from kgflow.config import Settings, get_settings
 from kgflow.fsutil import atomic_path
-from kgflow.graph import GraphBatch, open_graph_store, promote_graph, staged_graph
+from kgflow.graph import GraphBatch, GraphStore, open_graph_store, promote_graph, staged_graph
 from kgflow.ingest.isolate import documents_of_rows, drop_documents, quarantine_rows, write_table
 from kgflow.ingest.staging import private_dir, read_json, read_table, run_dir, write_json
 from kgflow.quality.gate import QualityGateFailed
@@ -173,23 +175,51 @@ def retired_documents(run: Path) -> list[str]:
     return changes.loc[changes["change"].isin(["changed", "deleted"]), "doc_id"].tolist()
 
 
-def load_graph(run: Path, settings: Settings | None = None) -> dict:
-    """Retire changed/deleted documents, then write the staged rows; every step is idempotent."""
-    s = settings or get_settings()
+def _graph_batch(run: Path) -> GraphBatch:
     t = staged_tables(run)
-    batch = GraphBatch.from_staged(t["documents"], t["chunks"], t["mentions"], t["entities"], t["relations"],
-                                   ingested_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return GraphBatch.from_staged(t["documents"], t["chunks"], t["mentions"], t["entities"], t["relations"],
+                                  ingested_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def _load(g: GraphStore, run: Path) -> dict:
+    """Retire the run's changed and deleted documents, then write its rows; safe to repeat."""
+    batch = _graph_batch(run)
     start = time.perf_counter()
-    # the embedded graph is loaded into a copy (from the live graph, afresh on every attempt) and becomes
-    # live only at publish, together with the index: a failed run never leaves half a knowledge base
-    with open_graph_store(s, path=staged_graph(s, run.name, fresh=True)) as g:
-        g.retire_documents(retired_documents(run))
-        written = g.bulk_write(batch)
-        counts = g.counts()
-    seconds = round(time.perf_counter() - start, 3)
-    result = {"written": written, "graph": counts, "rows": batch.rows(), "seconds": seconds}
+    g.retire_documents(retired_documents(run))
+    written = g.bulk_write(batch)
+    return {"written": written, "rows": batch.rows(), "seconds": round(time.perf_counter() - start, 3)}
+
+
+def load_graph(run: Path, settings: Settings | None = None) -> dict:
+    """Load the run into the graph it will publish, never into the published one.
+
+    Embedded: into a copy of the live graph (afresh on every attempt), which publish renames into place
+    together with the index. Neo4j has one database a run cannot copy: publish loads it there in one
+    transaction, committed only once everything else is published-ready, so this task only checks that
+    the run's rows make a graph batch."""
+    s = settings or get_settings()
+    copy = staged_graph(s, run.name, fresh=True)
+    if copy is None:
+        result = {"loaded_by": "publish", "rows": _graph_batch(run).rows()}
+    else:
+        with open_graph_store(s, path=copy) as g:
+            result = {**_load(g, run), "graph": g.counts()}
     write_json(run, "graph_load.json", result)
     return result
+
+
+@contextmanager
+def _candidate_graph(s: Settings, run: Path) -> Iterator[tuple[GraphStore, dict | None]]:
+    """The graph a run publishes, and the load done here (None when load_graph did it): the embedded staged
+    copy, or Neo4j inside one transaction that loads the run now and commits only when the block ends
+    without an error. A run that fails before then leaves the published graph as it was."""
+    copy = staged_graph(s, run.name)
+    if copy is not None:
+        with open_graph_store(s, read_only=True, path=copy) as g:
+            yield g, None
+        return
+    with open_graph_store(s) as store, store.transaction() as tx:
+        yield tx, _load(tx, run)
 
 
 def staged_vectors(run: Path, chunks: pd.DataFrame) -> tuple[np.ndarray, str] | None:
@@ -249,19 +279,21 @@ def publish(run: Path, run_id: str, settings: Settings | None = None, quality_ga
     version = read_json(run, "index.json")["version"]
     index = store.load(version)
     graph_copy = staged_graph(s, run.name)
-    with open_graph_store(s, read_only=True, path=graph_copy) as g:
+    with _candidate_graph(s, run) as (g, loaded):
+        if loaded is not None:
+            write_json(run, "graph_load.json", loaded)
         graph = g.counts()
         problems = _index_problems(index, graph["chunks"])
-        if not problems:  # what every gateway worker will map, written once from the graph being published
-            kb = write_snapshot(g, store.version_dir(version))
-    if problems:
-        raise ValidationFailed(f"index {version} not published: {problems}")
-    try:
-        gate = check_quality(s, version, graph_copy) if quality_gate else {"skipped": True, "reason": "turned off"}
-    except QualityGateFailed as e:
-        write_json(run, "quality_gate.json", e.args[1])
-        raise
-    write_json(run, "quality_gate.json", gate)
+        if problems:
+            raise ValidationFailed(f"index {version} not published: {problems}")
+        kb = write_snapshot(g, store.version_dir(version))  # what every gateway worker maps, written once
+        try:
+            gate = check_quality(s, version, graph_copy) if quality_gate else {"skipped": True,
+                                                                               "reason": "turned off"}
+        except QualityGateFailed as e:
+            write_json(run, "quality_gate.json", e.args[1])
+            raise
+        write_json(run, "quality_gate.json", gate)
     promote_graph(s, run.name)
     store.publish(version)
     changes = pd.read_parquet(run / "changes.parquet")

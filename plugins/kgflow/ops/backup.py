@@ -3,7 +3,10 @@
 A backup is one archive, `kgflow-backup-<UTC time>.tar.gz`, holding a consistent snapshot:
 
     graph/        the live embedded graph (LadybugDB), read from the same inode the published version pairs
-                  with; for Neo4j, `neo4j-admin database dump` (README, Operations)
+                  with; for Neo4j, graph/neo4j/<kind>.parquet: a consistent export through Bolt (Community
+                  has no online backup, and an offline dump would stop the graph). It is consistent because
+                  kgflow writes Neo4j only in publish's one transaction: the export is taken again until
+                  CURRENT did not move and its counts are the published kb/ snapshot's
     index/        CURRENT and the published version directory (index, ids, manifest, kb/ snapshot)
     state/        the content-hash manifest of ingested documents
     models/       the model registry and every registered version's artefacts
@@ -32,6 +35,7 @@ from pathlib import Path
 import fsspec
 
 from kgflow.config import Settings
+from kgflow.graph.base import GraphBatch
 from kgflow.ids import sha256_stream
 from kgflow.vectors.index_store import CURRENT, VectorIndexStore
 
@@ -41,6 +45,7 @@ PREFIX, SUFFIX = "kgflow-backup-", ".tar.gz"
 STAMP = "%Y%m%dT%H%M%SZ"
 MANIFEST = "MANIFEST.json"
 CHUNK = 1 << 20
+NEO4J_EXPORT = "neo4j"
 
 
 class BackupError(Exception):
@@ -71,17 +76,41 @@ def _sha256_file(path: Path) -> str:
         return sha256_stream(f, CHUNK)
 
 
+def _published_counts(store: VectorIndexStore, version: str) -> dict:
+    from kgflow.retrieval.kb_snapshot import MANIFEST as KB_MANIFEST
+    from kgflow.retrieval.kb_snapshot import snapshot_dir
+
+    path = snapshot_dir(store.version_dir(version)) / KB_MANIFEST
+    return json.loads(path.read_text())["counts"] if path.exists() else {}
+
+
+def _export_matches(batch: GraphBatch, published: dict) -> bool:
+    """Whether an export is the graph the published version was made from (its kb/ snapshot's counts)."""
+    return (published.get("chunks", batch.counts()["chunks"]) == batch.counts()["chunks"]
+            and published.get("entities", batch.counts()["entities"]) == batch.counts()["entities"]
+            and published.get("mentions", batch.counts()["mentions"]) == batch.counts()["mentions"])
+
+
 def _stage(settings: Settings, into: Path) -> dict:
     """Copy a consistent snapshot of the home into `into`; returns what it holds."""
+    from kgflow.graph import open_graph_store
+
     s = settings
     store = VectorIndexStore(s.index_dir)
-    for _ in range(5):  # a publish between reading CURRENT and opening the graph would pair the wrong two
+    handles: list = []
+    export: GraphBatch | None = None
+    for _ in range(5):  # a publish between reading CURRENT and reading the graph would pair the wrong two
         version = store.current_version()
         if version is None:
             raise BackupError("nothing is published yet: run the knowledge_ingest DAG before backing up")
-        graph_files = sorted(p for p in s.graph_path.parent.glob(s.graph_path.name + "*") if p.is_file())
-        handles = [(p, p.open("rb")) for p in graph_files]  # the inode the rename at publish replaces, not the name
-        if store.current_version() == version:
+        if s.graph_backend == "embedded":
+            graph_files = sorted(p for p in s.graph_path.parent.glob(s.graph_path.name + "*") if p.is_file())
+            handles = [(p, p.open("rb")) for p in graph_files]  # the inode publish's rename replaces, not the name
+        else:
+            with open_graph_store(s, read_only=True) as g:
+                export = g.export()
+        if store.current_version() == version and (export is None or
+                                                   _export_matches(export, _published_counts(store, version))):
             break
         for _, f in handles:
             f.close()
@@ -91,6 +120,8 @@ def _stage(settings: Settings, into: Path) -> dict:
     for p, f in handles:
         with f, (into / "graph" / p.name).open("wb") as out:
             shutil.copyfileobj(f, out, CHUNK)
+    if export is not None:
+        export.write_parquet(into / "graph" / NEO4J_EXPORT)
     (into / "index").mkdir()
     shutil.copytree(store.version_dir(version), into / "index" / version)
     (into / "index" / CURRENT).write_text(version + "\n")
@@ -109,15 +140,37 @@ def _stage(settings: Settings, into: Path) -> dict:
         src.close()
         dst.close()
     manifest = json.loads((store.version_dir(version) / "manifest.json").read_text())
+    counts = export.counts() if export is not None else \
+        _graph_counts(s, into / "graph" / s.graph_path.name) if handles else None
     return {"index_version": version, "index_vectors": manifest["count"], "graph_backend": s.graph_backend,
-            "graph_counts": _graph_counts(s, into / "graph" / s.graph_path.name) if handles else None}
+            "graph_counts": counts}
 
 
 def _graph_counts(settings: Settings, graph_file: Path) -> dict:
     """Counts of an embedded graph file, opened read-only: the copy is a graph, not just bytes."""
     from kgflow.graph import open_graph_store
 
-    with open_graph_store(settings, read_only=True, path=graph_file) as g:
+    embedded = settings.model_copy(update={"graph_backend": "embedded"})
+    with open_graph_store(embedded, read_only=True, path=graph_file) as g:
+        return g.counts()
+
+
+def _load_export(settings: Settings, home: Path) -> dict | None:
+    """Write a restored Neo4j export into the graph `settings` name: an empty Neo4j (never one holding a
+    graph: a restore does not merge), or, on the embedded default, the restored home's own graph file."""
+    from kgflow.graph import open_graph_store
+
+    folder = home / "graph" / NEO4J_EXPORT
+    if not folder.exists():
+        return None
+    batch = GraphBatch.read_parquet(folder)
+    target = settings.model_copy(update={"home": home})
+    with open_graph_store(target) as g:
+        if any(g.counts().values()):
+            raise BackupError(f"the {settings.graph_backend} graph to restore into is not empty: restore into "
+                              "an empty database (or a new home on the embedded default)")
+        with g.transaction() as tx:
+            tx.bulk_write(batch)
         return g.counts()
 
 
@@ -228,8 +281,12 @@ def drill(settings: Settings, scratch: Path, question: str | None = None) -> dic
     archive says it holds (graph counts, index vectors) and, when given, answer a question from it."""
     from kgflow.retrieval.engine import RetrievalEngine
 
-    done = restore(latest(settings.backup_url), scratch)
-    restored = settings.model_copy(update={"home": scratch, "landing": None, "backup_target": None})
+    done = restore(latest(settings.backup_url), scratch,
+                   settings.model_copy(update={"graph_backend": "embedded"}))
+    # a Neo4j backup's export is loaded into an embedded graph in the scratch home: the drill proves the
+    # archive holds a whole graph without touching the live server
+    restored = settings.model_copy(update={"home": scratch, "landing": None, "backup_target": None,
+                                           "graph_backend": "embedded"})
     archived = done["holds"]
     problems = []
     if archived.get("graph_counts") is not None:
@@ -254,9 +311,10 @@ def _occupied(home: Path) -> list[str]:
             if (home / n).exists() and any((home / n).iterdir())]
 
 
-def restore(archive_url: str, home: Path) -> dict:
+def restore(archive_url: str, home: Path, settings: Settings | None = None) -> dict:
     """Restore an archive into `home`, which must hold no knowledge base. Every checksum is checked before
-    anything is written there."""
+    anything is written there. A Neo4j backup's graph is written into the graph `settings` names (an
+    empty Neo4j, or the home's embedded graph)."""
     t0 = time.perf_counter()
     busy = _occupied(home)
     if busy:
@@ -277,9 +335,11 @@ def restore(archive_url: str, home: Path) -> dict:
         home.mkdir(parents=True, exist_ok=True)
         with tarfile.open(local, "r:gz") as tar:
             tar.extractall(home, members=[m for m in tar.getmembers() if m.name != MANIFEST], filter="data")
+    graph = _load_export(settings or Settings(home=home), home)
     (home / "restored_from.json").write_text(json.dumps({"archive": archive_url, "taken_at": manifest["taken_at"],
                                                          "index_version": manifest["index_version"]}, indent=2))
     holds = {k: v for k, v in manifest.items() if k not in ("members", "format")}
     return {"home": str(home), "archive": archive_url, "index_version": manifest["index_version"],
-            "files": len(manifest["members"]), "seconds": round(time.perf_counter() - t0, 3), "holds": holds}
+            "files": len(manifest["members"]), "graph_loaded": graph, "seconds": round(time.perf_counter() - t0, 3),
+            "holds": holds}
 
