@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kgflow.config import Settings
+from kgflow.config import Settings, get_settings
 from kgflow.graph import open_graph_store, staged_graph
 from kgflow.ingest import steps
 from kgflow.ingest.isolate import write_table
@@ -104,3 +104,51 @@ def test_a_load_killed_part_way_converges_on_rerun(reference):
     assert proc.wait(timeout=30) == -signal.SIGKILL, "the load finished before it could be killed"
     steps.load_graph(reference["run"], settings=Settings(home=home))
     assert _counts(home, reference["run"]) == reference["counts"]
+
+
+# Neo4j: publish loads the run in one transaction (steps.candidate_graph), so the crash is a kill inside it.
+
+def _publish_load_in_process(run: Path) -> subprocess.Popen:
+    code = ("import sys; from pathlib import Path; from kgflow.config import get_settings; "
+            "from kgflow.ingest import steps\n"
+            "with steps.candidate_graph(get_settings(), Path(sys.argv[1])): pass")
+    return subprocess.Popen([sys.executable, "-c", code, str(run)], env=os.environ.copy())
+
+
+def _neo4j_counts() -> dict:
+    with open_graph_store(get_settings(), read_only=True) as g:
+        return g.counts()
+
+
+@pytest.fixture()
+def neo4j_reference(reference, neo4j_home) -> dict:
+    """The same staged run loaded into an empty Neo4j without interruption."""
+    start = time.monotonic()
+    assert _publish_load_in_process(reference["run"]).wait(timeout=900) == 0
+    return {"seconds": time.monotonic() - start, "counts": _neo4j_counts()}
+
+
+def _empty_neo4j() -> None:
+    with open_graph_store(get_settings()) as g:
+        for kind in ("Chunk", "Entity", "Document"):
+            g.run(f"MATCH (n:{kind}) DETACH DELETE n")
+
+
+def _kill_part_way(run: Path, seconds: float) -> None:
+    proc = _publish_load_in_process(run)
+    time.sleep(seconds * 0.5)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL, "the load finished before it could be killed"
+
+
+def test_a_neo4j_load_killed_part_way_leaves_the_published_graph_unchanged(reference, neo4j_reference):
+    _empty_neo4j()
+    _kill_part_way(reference["run"], neo4j_reference["seconds"])
+    assert set(_neo4j_counts().values()) == {0}  # the transaction died with its process: nothing committed
+
+
+def test_a_neo4j_load_killed_part_way_converges_on_rerun(reference, neo4j_reference):
+    _empty_neo4j()
+    _kill_part_way(reference["run"], neo4j_reference["seconds"])
+    assert _publish_load_in_process(reference["run"]).wait(timeout=900) == 0
+    assert _neo4j_counts() == neo4j_reference["counts"] == reference["counts"]

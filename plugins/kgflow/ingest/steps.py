@@ -209,7 +209,7 @@ def load_graph(run: Path, settings: Settings | None = None) -> dict:
 
 
 @contextmanager
-def _candidate_graph(s: Settings, run: Path) -> Iterator[tuple[GraphStore, dict | None]]:
+def candidate_graph(s: Settings, run: Path) -> Iterator[tuple[GraphStore, dict | None]]:
     """The graph a run publishes, and the load done here (None when load_graph did it): the embedded staged
     copy, or Neo4j inside one transaction that loads the run now and commits only when the block ends
     without an error. A run that fails before then leaves the published graph as it was."""
@@ -279,7 +279,7 @@ def publish(run: Path, run_id: str, settings: Settings | None = None, quality_ga
     version = read_json(run, "index.json")["version"]
     index = store.load(version)
     graph_copy = staged_graph(s, run.name)
-    with _candidate_graph(s, run) as (g, loaded):
+    with candidate_graph(s, run) as (g, loaded):
         if loaded is not None:
             write_json(run, "graph_load.json", loaded)
         graph = g.counts()
