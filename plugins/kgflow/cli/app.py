@@ -154,11 +154,33 @@ def recall() -> None:
 
 
 @app.command()
-def up(port: int = 8080) -> None:
+def up(
+    port: int = 8080,
+    graph: Annotated[str, typer.Option(help="embedded (LadybugDB) or neo4j: also start a local Neo4j 5.26 "
+                                            "(data under the home) and point neo4j_default at it")] = "embedded",
+    neo4j_port: int = 7687,
+) -> None:
     """Start Airflow standalone (UI + API on PORT, scheduler, dag-processor, triggerer) in the background."""
+    import os
+
     from kgflow.orchestration.standalone import AlreadyRunning, start
 
+    if graph not in ("embedded", "neo4j"):
+        fail(f"--graph {graph!r}: choose embedded or neo4j")
     try:
+        if graph == "neo4j":
+            from kgflow.graph.neo4j_server import Neo4jNotStarted, start_in_background, write_connection
+            from kgflow.orchestration.airflow_home import ensure_connections
+
+            ensure_connections()
+            try:
+                server = start_in_background(get_settings().home, neo4j_port)
+            except Neo4jNotStarted as e:
+                fail(str(e))
+            write_connection(server)
+            os.environ["KGFLOW_GRAPH_BACKEND"] = "neo4j"  # the Airflow started below runs its DAGs on it
+            console.print(f"Neo4j 5.26: {server.bolt_url} (Connection neo4j_default; data in {server.data_dir}); "
+                          "export KGFLOW_GRAPH_BACKEND=neo4j for the CLI too", soft_wrap=True)
         info = start(port)
     except AlreadyRunning as e:
         fail(str(e))

@@ -49,7 +49,8 @@ class ProductionAirflow:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url,
             "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.database_url.replace("+psycopg2", ""),
+            # the driver named: SQLAlchemy 2.1 takes a bare postgresql:// to mean psycopg 3, not installed
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.database_url,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.api_port),
