@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def up(tmp_path_factory):
     home = tmp_path_factory.mktemp("up-neo4j") / "kg"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "KGFLOW_GRAPH"))},
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW", "KGFLOW_GRAPH"))},
            "KGFLOW_HOME": str(home)}
     ports = {"ui": free_port(), "bolt": free_port()}
     cli = [sys.executable, "-m", "kgflow.cli.app"]
@@ -41,7 +41,8 @@ def test_up_starts_neo4j_and_airflow_and_says_where(up):
 
 
 def test_the_neo4j_default_connection_logs_in_to_the_started_server(up):
-    assert up["probe"].stdout.split() == [str(up["ports"]["bolt"]), "1"], up["probe"].stderr[-2000:]
+    assert up["probe"].stdout.strip().splitlines()[-1].split() == [str(up["ports"]["bolt"]), "1"], \
+        up["probe"].stdout[-2000:] + up["probe"].stderr[-2000:]
 
 
 def test_the_graph_lives_under_the_kgflow_home(up):

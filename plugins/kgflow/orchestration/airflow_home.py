@@ -26,6 +26,9 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        # kgflow's own processes (CLI, benches) run beside the metadata database, as the scheduler does: outside
+        # a task, Airflow 3 reads Connections from it only in this context (else env vars and external backends)
+        "_AIRFLOW_PROCESS_CONTEXT": "server",
     }
     for k, v in defaults.items():
         os.environ.setdefault(k, v)
