@@ -53,6 +53,13 @@ class GraphBatch:
     def rows(self) -> int:
         return sum(len(f) for f in self.frames.values())
 
+    def in_write_order(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        """(kind, rows) for every kind that has rows: nodes before the relationships that reference them."""
+        for kind in NODE_LABELS + REL_TYPES:
+            frame = self.frames.get(kind)
+            if frame is not None and not frame.empty:
+                yield kind, frame
+
     def counts(self) -> dict[str, int]:
         """The batch's rows under the names GraphStore.counts uses."""
         n = {k: len(f) for k, f in self.frames.items()}
@@ -120,10 +127,7 @@ class GraphStore(ABC):
     def write(self, batch: GraphBatch) -> dict[str, int]:
         """MERGE every row in batches (UNWIND); safe to repeat. Returns rows written per kind."""
         written = {}
-        for kind in NODE_LABELS + REL_TYPES:
-            frame = batch.frames.get(kind)
-            if frame is None or frame.empty:
-                continue
+        for kind, frame in batch.in_write_order():
             for part in batches(frame, self.batch_size):
                 self.run(cypher.MERGE[kind], {"rows": part.to_dict("records")})
             written[kind] = len(frame)

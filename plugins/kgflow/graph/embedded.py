@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from kgflow.graph.base import NODE_LABELS, REL_TYPES, GraphBatch, GraphStore
+from kgflow.graph.base import NODE_LABELS, GraphBatch, GraphStore
 from kgflow.schemas import load_json
 
 QUERY_TIMEOUT_MS = 120_000  # unbounded path queries can run for minutes: always cap them
@@ -70,10 +70,7 @@ class EmbeddedGraphStore(GraphStore):
     def bulk_write(self, batch: GraphBatch) -> dict[str, int]:
         """Insert only rows not yet present, with COPY (~100x faster than MERGE here); idempotent."""
         written = {}
-        for kind in NODE_LABELS + REL_TYPES:
-            frame = batch.frames.get(kind)
-            if frame is None or frame.empty:
-                continue
+        for kind, frame in batch.in_write_order():
             new = self.missing(kind, frame)
             if kind in NODE_LABELS:
                 new = new.drop_duplicates("id")

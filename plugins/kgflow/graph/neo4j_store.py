@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from kgflow.graph import cypher
-from kgflow.graph.base import NODE_LABELS, REL_TYPES, GraphBatch, GraphStore, batches
+from kgflow.graph.base import GraphBatch, GraphStore, batches
 from kgflow.schemas import load_json
 
 # The driver logs every INFORMATION notification (an index that exists already, ...) at INFO: keep warnings.
@@ -47,14 +47,9 @@ class _Neo4jWrites(GraphStore):
 
     def bulk_write(self, batch: GraphBatch) -> dict[str, int]:
         """MERGE every row in batches; returns the nodes and relationships created per kind (0 on a rerun)."""
-        written = {}
-        for kind in NODE_LABELS + REL_TYPES:
-            frame = batch.frames.get(kind)
-            if frame is None or frame.empty:
-                continue
-            written[kind] = sum(_created(self._execute(cypher.MERGE[kind], {"rows": part.to_dict("records")})[1])
-                                for part in batches(frame, self.batch_size))
-        return written
+        return {kind: sum(_created(self._execute(cypher.MERGE[kind], {"rows": part.to_dict("records")})[1])
+                          for part in batches(frame, self.batch_size))
+                for kind, frame in batch.in_write_order()}
 
 
 class _InTransaction(_Neo4jWrites):
