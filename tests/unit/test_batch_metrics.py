@@ -41,3 +41,11 @@ def test_a_validation_that_finds_kgflows_own_bug_pushes_internal_error_documents
     metrics.push_task_metrics({"ti": ti, "exception": error}, url="http://127.0.0.1:9")
     outcomes = {dict(f.labels).get("outcome"): f.value for f in pushed if f.name == "kgflow_ingest_documents"}
     assert outcomes["internal_error"] == 2 and outcomes["quarantined"] == 0
+
+
+def test_on_neo4j_the_load_rate_comes_from_publish_which_loads_the_graph():
+    deferred = list(task_figures("knowledge_ingest", "load_graph", {"loaded_by": "publish", "rows": 900}))
+    assert deferred == []  # no figure from a task that loaded nothing (not rows / 0 s)
+    published = list(task_figures("knowledge_ingest", "publish", {"graph_load": {"rows": 900, "seconds": 3.0}}))
+    rate = next(f for f in published if f.name == "kgflow_stage_rows_per_second")
+    assert rate.value == 300 and dict(rate.labels) == {"stage": "load_graph"}

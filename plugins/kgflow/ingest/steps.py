@@ -306,7 +306,8 @@ def publish(run: Path, run_id: str, settings: Settings | None = None, quality_ga
     dups = docs[docs["duplicate_of"].notna()]
     summary = {"version": version, "index_vectors": index.manifest["count"], "graph": graph, "kb_snapshot": kb,
                "quarantined": read_table(run, "quarantine")[["uri", "reason", "detail"]].to_dict("records"),
-               "duplicates": dict(zip(dups["doc_id"], dups["duplicate_of"], strict=True)), "quality_gate": gate}
+               "duplicates": dict(zip(dups["doc_id"], dups["duplicate_of"], strict=True)), "quality_gate": gate,
+               "graph_load": loaded}
     write_json(run, "publish.json", summary)
     return summary
 

@@ -52,10 +52,13 @@ def _figures_ingest(task: str, r: dict) -> Iterable[Figure]:
         # kgflow breaking its own bound (chunk cap, masking, entity length) is never a document's quarantine
         yield Figure("kgflow_ingest_documents", "Documents in the last ingest run by outcome",
                      r.get("internal_errors", 0), (("outcome", "internal_error"),))
-    elif task == "load_graph":
+    elif task == "load_graph" and r.get("seconds"):  # on Neo4j publish loads the graph: its figure is there
         yield Figure("kgflow_stage_rows_per_second", "Rows written per second by a load stage",
-                     r.get("rows", 0) / max(r.get("seconds", 0) or 1e-9, 1e-9), (("stage", "load_graph"),))
+                     r.get("rows", 0) / max(r["seconds"], 1e-9), (("stage", "load_graph"),))
     elif task == "publish":
+        if (load := r.get("graph_load")) and load.get("seconds"):
+            yield Figure("kgflow_stage_rows_per_second", "Rows written per second by a load stage",
+                         load.get("rows", 0) / max(load["seconds"], 1e-9), (("stage", "load_graph"),))
         yield Figure("kgflow_kb_published_timestamp_seconds", "When a knowledge-base version was last published",
                      time.time())
         yield Figure("kgflow_kb_index_vectors", "Vectors in the published index", r.get("index_vectors", 0))
