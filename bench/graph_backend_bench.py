@@ -107,6 +107,8 @@ def main() -> None:
             loads.append([f"Neo4j one transaction (publish), batches of {s.graph_batch_size}",
                           s.graph_batch_size, time.perf_counter() - start])
             check(g.counts(), "Neo4j one transaction")
+            print(table("graph load so far", ["loader", "batch", "seconds", "rows/s"],
+                        [[name, size, sec, rows / sec] for name, size, sec in loads]), flush=True)
         empty()
 
         neo_home = base / "neo4j-home"

@@ -120,3 +120,22 @@ def test_an_export_written_back_into_an_empty_store_rebuilds_the_same_graph(stor
         restored.bulk_write(GraphBatch.read_parquet(tmp_path / "export"))
         assert restored.counts() == store.counts()
         assert sorted(restored.export().frames["RELATED"]["id"]) == ["d1-r", "d2-r"]
+
+
+def test_a_neo4j_load_larger_than_one_transaction_may_grow_fails_loudly_and_changes_nothing(tmp_path):
+    from neo4j import GraphDatabase
+
+    from kgflow.graph import GraphTransactionTooLarge
+    from kgflow.graph.neo4j_server import local_neo4j
+    from kgflow.graph.neo4j_store import Neo4jGraphStore
+
+    names = [f"Person {i} of a company with a long name" for i in range(20000)]
+    many = GraphBatch({"Entity": pd.DataFrame({"id": [entity_id(n) for n in names], "name": names, "label": "ORG",
+                                               "aliases": [[n] for n in names]})})
+    with local_neo4j(tmp_path / "small", transaction_memory_mb=4) as server:  # a server capping each at 4 MB
+        with Neo4jGraphStore(GraphDatabase.driver(server.bolt_url, auth=("neo4j", server.password))) as store:
+            store.bulk_write(_batch("d1"))
+            before = store.counts()
+            with pytest.raises(GraphTransactionTooLarge, match="max_documents"), store.transaction() as tx:
+                tx.bulk_write(many)
+            assert store.counts() == before

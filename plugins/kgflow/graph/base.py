@@ -102,6 +102,10 @@ def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start:start + size]
 
 
+class GraphTransactionTooLarge(Exception):
+    """A load meant to commit at once outgrew what the graph server allows one transaction; nothing changed."""
+
+
 SnapshotTable = Literal["entities", "related", "mentions", "chunks"]
 
 

@@ -44,12 +44,16 @@ class LocalNeo4j:
         return f"neo4j://{USER}:{self.password}@127.0.0.1:{self.port}"
 
 
-def launcher_command(data_dir: Path, port: int, heap_mb: int = 1024, pagecache_mb: int = 256) -> list[str]:
+# Publish loads a run in one transaction, which Neo4j caps at 70 % of the heap: ~3 KB per graph row
+# measured (bench/graph_backend_bench.py), so a 2 GB heap takes a run of ~450k rows
+def launcher_command(data_dir: Path, port: int, heap_mb: int = 2048, pagecache_mb: int = 256,
+                     transaction_memory_mb: int = 0) -> list[str]:
     jar = LAUNCHER / "kgflow-neo4j-1.0.jar"
     if not jar.exists():
         raise Neo4jNotStarted(f"the Neo4j launcher is not built ({jar}): run `make install`")
     return ["java", f"-Xmx{heap_mb}m", "-XX:+UseG1GC", "-cp", f"{jar}:{LAUNCHER / 'lib'}/*", MAIN_CLASS,
-            "--home", str(data_dir), "--bolt-port", str(port), "--pagecache-mb", str(pagecache_mb)]
+            "--home", str(data_dir), "--bolt-port", str(port), "--pagecache-mb", str(pagecache_mb),
+            "--transaction-memory-mb", str(transaction_memory_mb)]
 
 
 def new_password() -> str:
@@ -76,14 +80,16 @@ def wait_ready(log: Path, offset: int, timeout_s: float, alive: Callable[[], boo
 
 @contextmanager
 def local_neo4j(data_dir: Path, port: int | None = None, password: str | None = None,
-                timeout_s: float = 180) -> Iterator[LocalNeo4j]:
-    """A server for the length of the block (tests, benches): started, waited for, stopped cleanly."""
+                timeout_s: float = 180, transaction_memory_mb: int = 0) -> Iterator[LocalNeo4j]:
+    """A server for the length of the block (tests, benches): started, waited for, stopped cleanly.
+    `transaction_memory_mb` caps one transaction (0: Neo4j's default, the global pool)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     server = LocalNeo4j(port or free_port(), password or new_password(), data_dir)
     log = data_dir / "launcher.log"
     offset = log.stat().st_size if log.exists() else 0
     with log.open("ab") as out:
-        proc = subprocess.Popen(launcher_command(data_dir, server.port), stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(launcher_command(data_dir, server.port, transaction_memory_mb=transaction_memory_mb),
+                                stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "KGFLOW_NEO4J_PASSWORD": server.password})
     try:
         if not wait_ready(log, offset, timeout_s, lambda: proc.poll() is None):

@@ -9,11 +9,11 @@ publish uses it so the graph readers see moves from the old version to the new i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from kgflow.graph import cypher
-from kgflow.graph.base import GraphBatch, GraphStore, batches
+from kgflow.graph.base import GraphBatch, GraphStore, GraphTransactionTooLarge, batches
 from kgflow.schemas import load_json
 
 # The driver logs every INFORMATION notification (an index that exists already, ...) at INFO: keep warnings.
@@ -109,15 +109,25 @@ class Neo4jGraphStore(_Neo4jWrites):
     @contextmanager
     def transaction(self) -> Iterator[GraphStore]:
         """One explicit transaction for the block: committed when it ends, rolled back when it raises (or
-        when the process dies, which closes the connection)."""
+        when the process dies, which closes the connection). A transaction larger than the server lets one
+        grow raises GraphTransactionTooLarge, having changed nothing."""
         with self._session() as session:
             tx = session.begin_transaction()
             try:
-                yield _InTransaction(tx, self.batch_size)
-            except BaseException:
-                tx.rollback()
+                try:
+                    yield _InTransaction(tx, self.batch_size)
+                except BaseException:
+                    with suppress(Exception):  # a failed transaction may refuse the rollback: the server ends it
+                        tx.rollback()
+                    raise
+                tx.commit()
+            except Exception as e:
+                if "MemoryPoolOutOfMemoryError" in (getattr(e, "code", None) or ""):
+                    raise GraphTransactionTooLarge(
+                        f"the load needs more transaction memory than the Neo4j server allows ({e.message}); "
+                        "nothing was changed. Raise the server's heap or dbms.memory.transaction.total.max, "
+                        "or ingest in smaller runs (the DAG's max_documents)") from e
                 raise
-            tx.commit()
 
     def close(self) -> None:
         self._driver.close()

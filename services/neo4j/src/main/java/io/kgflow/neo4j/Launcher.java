@@ -23,7 +23,7 @@ import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
  * other users could read it. SIGTERM (or SIGINT) shuts the DBMS down cleanly, flushing the store.
  *
  * <p>Usage: {@code java -cp 'kgflow-neo4j.jar:lib/*' io.kgflow.neo4j.Launcher --home DIR --bolt-port N
- * [--pagecache-mb N]}
+ * [--pagecache-mb N] [--transaction-memory-mb N]}
  */
 public final class Launcher {
     private Launcher() {}
@@ -36,6 +36,8 @@ public final class Launcher {
         Path home = Path.of(require(opts, "--home")).toAbsolutePath();
         int port = Integer.parseInt(require(opts, "--bolt-port"));
         long pagecache = Long.parseLong(opts.getOrDefault("--pagecache-mb", "256")) * 1024 * 1024;
+        // 0: a transaction may use what the global pool allows (70 % of the heap); tests set a small cap
+        long txMax = Long.parseLong(opts.getOrDefault("--transaction-memory-mb", "0")) * 1024 * 1024;
         String password = System.getenv("KGFLOW_NEO4J_PASSWORD");
         if (password == null || password.length() < 8) {
             System.err.println("set KGFLOW_NEO4J_PASSWORD (8 characters or more) in the environment");
@@ -48,6 +50,7 @@ public final class Launcher {
                 .setConfig(BoltConnector.encryption_level, BoltConnector.EncryptionLevel.DISABLED)
                 .setConfig(GraphDatabaseSettings.auth_enabled, true)
                 .setConfig(GraphDatabaseSettings.pagecache_memory, pagecache)
+                .setConfig(GraphDatabaseSettings.memory_transaction_max_size, txMax)
                 .build();
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
