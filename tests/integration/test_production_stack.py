@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,6 +138,7 @@ def stack(knowledge_base, neo4j_server):
         yield out
         _stop(out)  # whatever the stopping test did not stop
     os.environ.pop("AIRFLOW_CONN_NEO4J_DEFAULT", None)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _fernet_key() -> str:
