@@ -134,21 +134,28 @@ def _empty_neo4j() -> None:
             g.run(f"MATCH (n:{kind}) DETACH DELETE n")
 
 
-def _kill_part_way(run: Path, seconds: float) -> None:
+def _kill_part_way(run: Path) -> None:
+    """SIGKILL the publish load once the server shows its transaction writing, a few batches in."""
     proc = _publish_load_in_process(run)
-    time.sleep(seconds * 0.5)
+    deadline = time.monotonic() + 300
+    with open_graph_store(get_settings()) as g:
+        while not g.run("SHOW TRANSACTIONS YIELD currentQuery WHERE currentQuery CONTAINS $merge "
+                        "RETURN count(*) AS n", {"merge": "UNWIND $rows AS row MERGE"})[0]["n"]:
+            assert proc.poll() is None and time.monotonic() < deadline, "the load never started writing"
+            time.sleep(0.05)
+    time.sleep(1.0)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL, "the load finished before it could be killed"
 
 
 def test_a_neo4j_load_killed_part_way_leaves_the_published_graph_unchanged(reference, neo4j_reference):
     _empty_neo4j()
-    _kill_part_way(reference["run"], neo4j_reference["seconds"])
+    _kill_part_way(reference["run"])
     assert set(_neo4j_counts().values()) == {0}  # the transaction died with its process: nothing committed
 
 
 def test_a_neo4j_load_killed_part_way_converges_on_rerun(reference, neo4j_reference):
     _empty_neo4j()
-    _kill_part_way(reference["run"], neo4j_reference["seconds"])
+    _kill_part_way(reference["run"])
     assert _publish_load_in_process(reference["run"]).wait(timeout=900) == 0
     assert _neo4j_counts() == neo4j_reference["counts"] == reference["counts"]
