@@ -87,19 +87,14 @@ def main() -> None:
             return Neo4jGraphStore(GraphDatabase.driver(server.bolt_url, auth=("neo4j", server.password)),
                                    batch_size=size)
 
-        def empty() -> None:
-            with GraphDatabase.driver(server.bolt_url, auth=("neo4j", server.password)) as driver, \
-                    driver.session() as session:
-                session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
-
         for size in [int(x) for x in args.batch_sizes.split(",")]:
-            empty()
+            server.empty()
             with store(size) as g:
                 start = time.perf_counter()
                 g.bulk_write(batch)
                 loads.append([f"Neo4j UNWIND/MERGE, batches of {size}", size, time.perf_counter() - start])
                 check(g.counts(), f"Neo4j batches of {size}")
-        empty()
+        server.empty()
         with store(s.graph_batch_size) as g:
             start = time.perf_counter()
             with g.transaction() as tx:
@@ -109,7 +104,7 @@ def main() -> None:
             check(g.counts(), "Neo4j one transaction")
             print(table("graph load so far", ["loader", "batch", "seconds", "rows/s"],
                         [[name, size, sec, rows / sec] for name, size, sec in loads]), flush=True)
-        empty()
+        server.empty()
 
         neo_home = base / "neo4j-home"
         os.environ.update({"KGFLOW_HOME": str(neo_home), "KGFLOW_GRAPH_BACKEND": "neo4j",

@@ -69,11 +69,7 @@ def neo4j_server(session_home: Path):
 def neo4j_home(kg_home: Path, neo4j_server, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh kgflow home whose graph is the Neo4j server, emptied first (KGFLOW_GRAPH_BACKEND=neo4j, the
     neo4j_default Connection from the environment, as Airflow resolves AIRFLOW_CONN_* first)."""
-    from neo4j import GraphDatabase
-
-    with GraphDatabase.driver(neo4j_server.bolt_url, auth=("neo4j", neo4j_server.password)) as d, \
-            d.session() as session:  # CALL ... IN TRANSACTIONS runs only in an auto-commit transaction
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+    neo4j_server.empty()
     monkeypatch.setenv("KGFLOW_GRAPH_BACKEND", "neo4j")
     monkeypatch.setenv("AIRFLOW_CONN_NEO4J_DEFAULT", neo4j_server.conn_uri)
     return kg_home

@@ -63,11 +63,7 @@ def embedded(knowledge_base: Path) -> dict:
 @pytest.fixture(scope="module")
 def runs(embedded, neo4j_server, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """(After `embedded`: the session's knowledge base is built on LadybugDB before this sets neo4j.)"""
-    from neo4j import GraphDatabase
-
-    with GraphDatabase.driver(neo4j_server.bolt_url, auth=("neo4j", neo4j_server.password)) as d, \
-            d.session() as session:
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+    neo4j_server.empty()
     home = tmp_path_factory.mktemp("neo4j-ingest")
     mp = pytest.MonkeyPatch()
     mp.setenv("KGFLOW_HOME", str(home))

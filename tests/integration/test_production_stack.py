@@ -62,15 +62,11 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def stack(knowledge_base, neo4j_server):
-    from neo4j import GraphDatabase
-
     # PostgreSQL runs as its own user, who must reach its folder: a home outside pytest's private tmp
     home = Path(tempfile.mkdtemp(prefix="kgflow-prod-"))
     os.chmod(home, 0o755)
     generate_corpus(home / "landing", n_docs=50)  # the corpus of the session's embedded knowledge base
-    with GraphDatabase.driver(neo4j_server.bolt_url, auth=("neo4j", neo4j_server.password)) as d, \
-            d.session() as session:
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+    neo4j_server.empty()
     out: dict = {"home": home, "procs": {}, "started": time.monotonic()}
     with ExitStack() as services:
         database = services.enter_context(postgres(home / "postgres", secrets.token_urlsafe(16)))

@@ -169,14 +169,11 @@ def up(
         fail(f"--graph {graph!r}: choose embedded or neo4j")
     try:
         if graph == "neo4j":
-            from kgflow.graph.neo4j_server import Neo4jNotStarted, start_in_background, write_connection
+            from kgflow.graph.neo4j_server import start_in_background, write_connection
             from kgflow.orchestration.airflow_home import ensure_connections
 
             ensure_connections()
-            try:
-                server = start_in_background(get_settings().home, neo4j_port)
-            except Neo4jNotStarted as e:
-                fail(str(e))
+            server = start_in_background(get_settings().home, neo4j_port)  # Neo4jNotStarted: a RuntimeError
             write_connection(server)
             os.environ["KGFLOW_GRAPH_BACKEND"] = "neo4j"  # the Airflow started below runs its DAGs on it
             console.print(f"Neo4j 5.26: {server.bolt_url} (Connection neo4j_default; data in {server.data_dir}); "

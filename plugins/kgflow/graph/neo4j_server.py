@@ -43,6 +43,14 @@ class LocalNeo4j:
         """For AIRFLOW_CONN_<ID>: the Neo4j provider's hook turns it into the driver's URI and auth."""
         return f"neo4j://{USER}:{self.password}@127.0.0.1:{self.port}"
 
+    def empty(self) -> None:
+        """Delete every node and relationship (tests and benches start from an empty graph). Schema stays."""
+        from neo4j import GraphDatabase
+
+        # CALL ... IN TRANSACTIONS keeps each transaction small, and runs only in an auto-commit session
+        with GraphDatabase.driver(self.bolt_url, auth=(USER, self.password)) as driver, driver.session() as s:
+            s.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+
 
 # Publish loads a run in one transaction, which Neo4j caps at 70 % of the heap: ~3 KB per graph row
 # measured (bench/graph_backend_bench.py), so a 2 GB heap takes a run of ~450k rows

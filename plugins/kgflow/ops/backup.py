@@ -86,9 +86,8 @@ def _published_counts(store: VectorIndexStore, version: str) -> dict:
 
 def _export_matches(batch: GraphBatch, published: dict) -> bool:
     """Whether an export is the graph the published version was made from (its kb/ snapshot's counts)."""
-    return (published.get("chunks", batch.counts()["chunks"]) == batch.counts()["chunks"]
-            and published.get("entities", batch.counts()["entities"]) == batch.counts()["entities"]
-            and published.get("mentions", batch.counts()["mentions"]) == batch.counts()["mentions"])
+    have = batch.counts()
+    return all(published.get(kind, have[kind]) == have[kind] for kind in ("chunks", "entities", "mentions"))
 
 
 def _stage(settings: Settings, into: Path) -> dict:
@@ -281,12 +280,11 @@ def drill(settings: Settings, scratch: Path, question: str | None = None) -> dic
     archive says it holds (graph counts, index vectors) and, when given, answer a question from it."""
     from kgflow.retrieval.engine import RetrievalEngine
 
-    done = restore(latest(settings.backup_url), scratch,
-                   settings.model_copy(update={"graph_backend": "embedded"}))
     # a Neo4j backup's export is loaded into an embedded graph in the scratch home: the drill proves the
     # archive holds a whole graph without touching the live server
     restored = settings.model_copy(update={"home": scratch, "landing": None, "backup_target": None,
                                            "graph_backend": "embedded"})
+    done = restore(latest(settings.backup_url), scratch, restored)
     archived = done["holds"]
     problems = []
     if archived.get("graph_counts") is not None:
