@@ -12,7 +12,7 @@ EXTRAS="${KGFLOW_EXTRAS:-dev}"
 DEPS_ONLY="${KGFLOW_DEPS_ONLY:-0}"
 NEO4J_DIR="$ROOT/services/neo4j"
 NEO4J_JAR="$NEO4J_DIR/target/kgflow-neo4j-1.0.jar"
-WANT=$( (cat pyproject.toml scripts/install.sh "$NEO4J_DIR/pom.xml"; find "$NEO4J_DIR/src" -type f | sort | xargs cat;
+WANT=$( (cat pyproject.toml scripts/install.sh "$NEO4J_DIR/pom.xml" deploy/tools/*/go.mod; find "$NEO4J_DIR/src" -type f | sort | xargs cat;
          echo "$EXTRAS $DEPS_ONLY") | sha256sum | cut -d' ' -f1)
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && { [ "$DEPS_ONLY" = 1 ] || [ -f "$NEO4J_JAR" ]; }; then
@@ -100,6 +100,21 @@ if [ "$DEPS_ONLY" != 1 ]; then
   command -v mvn >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends maven; }
   echo "[install] building the Neo4j launcher (Maven)"
   mvn -B -q -f "$NEO4J_DIR/pom.xml" package
+fi
+
+# The Helm chart's offline checks (dev): helm, built with Go from the module proxy at the version
+# deploy/tools/helm/go.mod pins (go.sum checks every module); the KEDA and Prometheus-operator CRDs the
+# rendered chart is validated against, into Go's module cache (deploy/tools/crds/go.mod); checkov in a venv
+# of its own, since its pins conflict with Airflow's (its version: pyproject.toml's `policy` extra).
+if [ "$DEPS_ONLY" != 1 ] && case ",$EXTRAS," in *,dev,*) true ;; *) false ;; esac; then
+  command -v go >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends golang-go; }
+  echo "[install] building helm (Go) and fetching the CRD schemas"
+  (cd deploy/tools/helm && go build -o "$VENV/bin/helm" helm.sh/helm/v4/cmd/helm)
+  (cd deploy/tools/crds && go mod download)
+  CHECKOV="$VENV/share/kgflow-tools/checkov"
+  [ -x "$CHECKOV/bin/python" ] || python3 -m venv "$CHECKOV"
+  "$CHECKOV/bin/python" -m pip install -q $("$PY" -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['policy']))") \
+    2> >(grep -v "is ignored: it is neither" >&2)
 fi
 
 "$PY" - <<'PY'

@@ -258,7 +258,9 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def _cached(key: tuple) -> Settings:
-    return Settings()
+    # KGFLOW_SECRETS_DIR: a folder of one file per secret named like its variable (kgflow_jwt_secret), as a
+    # Kubernetes Secret mounted as a volume gives it; the environment still wins where both are set
+    return Settings(_secrets_dir=dict(key).get("KGFLOW_SECRETS_DIR") or None)
 
 
 def get_settings() -> Settings:
