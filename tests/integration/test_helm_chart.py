@@ -27,10 +27,7 @@ def validator() -> Validator:
 
 
 def _render(*values: Path, **sets: str) -> list[dict]:
-    extra = []
-    for key, value in sets.items():
-        extra.append(_set_file(key, value))
-    return render([*values, *extra], helm=HELM)
+    return render([*values, *(_set_file(key, value) for key, value in sets.items())], helm=HELM)
 
 
 def _set_file(key: str, value: str) -> Path:
@@ -163,9 +160,10 @@ def test_the_hpa_switch_scales_on_the_same_metric_through_prometheus_adapter():
 
 def test_triton_scales_on_its_pending_requests_and_the_gateway_speaks_its_backend():
     objects = _render(REPO_ROOT / "deploy/helm/values/triton.yaml")
-    assert "nv_inference_pending_request_count" in _one(objects, "ScaledObject")["spec"]["triggers"][0]["metadata"]["query"]
-    env = {e["name"]: e.get("value") for e in
-           _one(objects, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    query = _one(objects, "ScaledObject")["spec"]["triggers"][0]["metadata"]["query"]
+    assert query.startswith("sum(nv_inference_pending_request_count{")
+    gateway = _one(objects, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in gateway["env"]}
     assert env["KGFLOW_LLM_BACKEND"] == "triton" and env["KGFLOW_LLM_URL"] == "http://kgflow-engine:9000"
 
 
