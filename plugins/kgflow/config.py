@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     torch_threads: int = 0  # 0: all cores
 
     # Serving: generation backend
-    llm_backend: Literal["llamacpp", "tgi", "vllm"] = "llamacpp"  # kgflow.llm.BACKENDS
+    llm_backend: Literal["llamacpp", "tgi", "vllm", "triton"] = "llamacpp"  # kgflow.llm.BACKENDS
     llm_model_name: str | None = None  # the served model's name (vLLM --served-model-name); None: the backend's
     llm_url: str | None = None  # llamacpp: None = start and supervise a local server
     llm_model_path: Path | None = None  # llamacpp: None = the packaged gemma3-270m GGUF

@@ -20,7 +20,17 @@ ANSWER = ["Maria", " Lindqvist"]
 seen: list[tuple[str, dict]] = []
 
 
-def _fake_server() -> FastAPI:
+# the request fields of OpenAI's API that Triton's OpenAI-compatible frontend accepts; its schema forbids
+# any other (pydantic extra="forbid": HTTP 422)
+OPENAI_FIELDS = frozenset({
+    "model", "prompt", "messages", "max_tokens", "max_completion_tokens", "min_tokens", "temperature", "top_p",
+    "seed", "stop", "stream", "stream_options", "n", "frequency_penalty", "presence_penalty", "logit_bias",
+    "logprobs", "top_logprobs", "user", "echo", "best_of", "suffix", "ignore_eos", "tools", "tool_choice"})
+
+
+def _fake_server(strict_openai: bool = False) -> FastAPI:
+    """strict_openai: answer as Triton's OpenAI frontend does, refusing fields outside OpenAI's schema and
+    reporting readiness only at /health/ready."""
     app = FastAPI()
 
     @app.post("/")
@@ -43,6 +53,10 @@ def _fake_server() -> FastAPI:
     async def openai(request: Request, chat: bool):
         body = await request.json()
         seen.append((request.url.path, body))
+        if strict_openai and (set(body) - OPENAI_FIELDS or "model" not in body):
+            return JSONResponse({"detail": [{"type": "extra_forbidden", "loc": ["body", k]}
+                                            for k in sorted(set(body) - OPENAI_FIELDS)] or "model is required"},
+                                status_code=422)
 
         def choice(text: str, reason: str | None) -> dict:
             if chat:
@@ -67,8 +81,13 @@ def _fake_server() -> FastAPI:
     async def chat_completions(request: Request):
         return await openai(request, chat=True)
 
-    @app.get("/health")
-    async def health():
+    if not strict_openai:
+        @app.get("/health")
+        async def health():
+            return {}
+
+    @app.get("/health/ready")
+    async def ready():
         return {}
 
     @app.get("/v1/models")
@@ -79,9 +98,9 @@ def _fake_server() -> FastAPI:
 
 
 @contextmanager
-def fake_llm_server():
+def fake_llm_server(strict_openai: bool = False):
     """The fake server on a loopback port; yields its base URL."""
-    with serve_app(_fake_server()) as url:
+    with serve_app(_fake_server(strict_openai)) as url:
         yield url
 
 

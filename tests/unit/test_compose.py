@@ -20,7 +20,7 @@ def _config(*args: str, profiles: tuple[str, ...] = ()) -> subprocess.CompletedP
 pytestmark = pytest.mark.skipif(shutil.which("docker-compose") is None, reason="scripts/install.sh installs it")
 
 
-@pytest.mark.parametrize("profile", ["tgi", "vllm"])
+@pytest.mark.parametrize("profile", ["tgi", "vllm", "triton"])
 def test_the_compose_file_is_valid_with_each_engine_profile(profile):
     r = _config("-q", profiles=(profile,))
     assert r.returncode == 0, r.stderr
@@ -31,8 +31,8 @@ def test_each_engine_is_a_profile_and_everything_else_always_starts():
 
     services = yaml.safe_load(_config(profiles=("tgi",)).stdout)["services"]
     profiles = {name: set(svc.get("profiles", [])) for name, svc in services.items()}
-    assert profiles["tgi-blue"] == {"tgi"} and profiles["vllm"] == {"vllm"}
-    assert profiles["dcgm-exporter"] == {"tgi", "vllm"}  # a GPU exporter wherever a GPU engine runs
+    assert profiles["tgi-blue"] == {"tgi"} and profiles["vllm"] == {"vllm"} and profiles["triton"] == {"triton"}
+    assert profiles["dcgm-exporter"] == {"tgi", "vllm", "triton"}  # a GPU exporter wherever a GPU engine runs
     assert not any(profiles[s] for s in ("gateway", "prometheus", "pushgateway", "alertmanager", "grafana"))
 
 
@@ -46,7 +46,7 @@ def test_every_secret_compose_requires_is_named_in_the_env_example():
 def _services() -> dict:
     import yaml
 
-    return yaml.safe_load(_config(profiles=("tgi", "vllm")).stdout)["services"]
+    return yaml.safe_load(_config(profiles=("tgi", "vllm", "triton")).stdout)["services"]
 
 
 def test_every_long_running_service_has_a_health_check():

@@ -97,7 +97,7 @@ async def info(request: Request):
         "max_concurrent_requests": s.max_concurrent_requests, "max_best_of": 1, "max_stop_sequences": 4,
         "max_input_tokens": s.max_input_chars // 4, "max_total_tokens": s.llm_n_ctx, "validation_workers": 1,
         "max_client_batch_size": 1, "router": "kgflow-gateway", "version": __version__, "sha": None,
-        "docker_label": None, "kgflow": {"backend": backend.name, "upstream": gw.router.label,
+        "docker_label": None, "kgflow": {"backend": backend.name, "engine": backend.engine, "upstream": gw.router.label,
                                          "fallback": s.llm_fallback_url, "answered_by": gw.last_engine,
                                          "index_version": version, "retrieval_mode": s.retrieval_mode,
                                          "worker": os.getpid()}})

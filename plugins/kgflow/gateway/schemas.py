@@ -95,6 +95,7 @@ class ChatResponse(tgt.ChatComplete):
 
 class KgflowInfo(BaseModel):
     backend: str
+    engine: str  # the server behind the backend: "vLLM server", "Triton Inference Server (...)", ...
     upstream: str
     index_version: str | None
     fallback: str | None  # KGFLOW_LLM_FALLBACK_URL: the engine answering while the primary is down

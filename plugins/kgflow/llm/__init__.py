@@ -11,6 +11,7 @@ BACKENDS: dict[str, str] = {
     "llamacpp": "kgflow.llm.llamacpp:LlamaCppBackend",
     "tgi": "kgflow.llm.tgi:TgiBackend",
     "vllm": "kgflow.llm.vllm:VllmBackend",
+    "triton": "kgflow.llm.triton:TritonBackend",
 }
 
 

@@ -75,6 +75,7 @@ def tgi_finish_reason(openai_reason: str | None) -> str:
 
 class LLMBackend(ABC):
     name: str = "backend"
+    engine: str = "generation engine"  # what /info names as the engine behind the gateway
     device_type: str = "cuda"  # what /info reports, as TGI does
     dtype: str | None = None
 

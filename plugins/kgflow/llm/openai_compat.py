@@ -26,7 +26,9 @@ class OpenAICompatibleBackend(LLMBackend):
     engine = "OpenAI-compatible server"
     default_model = "default"
     names_model = True  # send "model" in each request (vLLM routes by it; llama.cpp's server has one model)
-    repetition_key = "repetition_penalty"
+    repetition_key: str | None = "repetition_penalty"  # None: the engine takes no repetition penalty
+    unsupported: tuple[str, ...] = ()  # sampling fields the engine's request schema refuses: never sent
+    health_path = "/v1/models"  # answers 200 once the engine serves
 
     def __init__(self, base_url: str, model: str | None = None, timeout_s: float = 120.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -43,7 +45,11 @@ class OpenAICompatibleBackend(LLMBackend):
             # and a small model then copies a worked example's answer now and then)
             sampling["temperature"] = 0.0
         if "repeat_penalty" in sampling:
-            sampling[self.repetition_key] = sampling.pop("repeat_penalty")
+            penalty = sampling.pop("repeat_penalty")
+            if self.repetition_key:
+                sampling[self.repetition_key] = penalty
+        for key in self.unsupported:
+            sampling.pop(key, None)
         if self.names_model:
             sampling["model"] = self._model
         if prompt.kind == "base":
@@ -98,7 +104,7 @@ class OpenAICompatibleBackend(LLMBackend):
 
     async def health(self) -> bool:
         try:
-            r = await self._client.get("/v1/models", timeout=2.0)
+            r = await self._client.get(self.health_path, timeout=2.0)
             return r.status_code == 200
         except httpx.HTTPError:
             return False

@@ -23,6 +23,7 @@ def render(messages: list[dict], template: dict[str, str] = DEEPSEEK_TEMPLATE) -
 
 class TgiBackend(LLMBackend):
     name = "tgi"
+    engine = "Text Generation Inference"
 
     def __init__(self, base_url: str, model: str | None = None, timeout_s: float = 120.0,
                  template: dict[str, str] = DEEPSEEK_TEMPLATE) -> None:

@@ -31,6 +31,7 @@ def cut_at_stops(text: str, stops: list[str]) -> tuple[str, bool]:
 
 class TransformersBackend(LLMBackend):
     name = "transformers"
+    engine = "transformers (in process)"
 
     def __init__(self, model, tokenizer, model_id: str = "in-process") -> None:
         self.model, self.tokenizer, self._id = model, tokenizer, model_id
