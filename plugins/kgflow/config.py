@@ -178,11 +178,16 @@ class Settings(BaseSettings):
     gate_accuracy_margin: float = 0.0  # candidate accuracy may trail, unsupported/refusal rates exceed live's by this
     gate_max_questions: int = 8  # grounded questions generated per model in the gate (CPU generation is slow)
     refresh_min_new_chunks: int = 1  # new chunks before model_refresh trains
-    deployer: Literal["local", "docker", "vllm"] = "local"  # llama.cpp processes | TGI containers | vLLM containers
+    deployer: Literal["local", "docker", "vllm", "kubernetes"] = "local"  # llama.cpp | TGI | vLLM | Helm chart
+    kubernetes_namespace: str = "kgflow"  # where the Helm release runs (deployer=kubernetes)
+    kubernetes_release: str = "kgflow"  # the Helm release name: engine Deployments are <release>-engine-<slot>
+    kubernetes_engine: Literal["vllm", "sglang", "tgi", "triton", "llamacpp"] = "vllm"  # the chart's engine.kind
     gateway_url: str = "http://127.0.0.1:8090"  # where deploys switch the gateway and smoke-test it
     gateway_ca_file: Path | None = None  # CA certificate a TLS gateway's chains to; None: the system's CAs
     smoke_max_latency_s: float = 30.0  # slower smoke answers roll a deploy back
     smoke_max_refusal_rate: float = 0.5  # more smoke answers saying "the sources do not say" roll a deploy back
+    smoke_questions: int = 3  # golden questions each deploy smoke test asks
+    deploy_healthy_timeout_s: float = 180.0  # a new slot not serving by then is rolled back (model load time)
 
     # Operations
     # batch metrics from every DAG task go to this Prometheus Pushgateway (compose: http://pushgateway:9091);

@@ -105,16 +105,17 @@ def fake_llm_server(strict_openai: bool = False):
 
 
 @contextmanager
-def serve_app(app: FastAPI):
-    """Any ASGI test peer on a loopback port, in a thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+def serve_app(app: FastAPI, host: str = "127.0.0.1", port: int | None = None):
+    """Any ASGI test peer on a loopback address (any of 127.0.0.0/8) and port, in a thread; yields its
+    base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     while not server.started:
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         t.join(5)

@@ -42,6 +42,13 @@ class Deployer(ABC):
     @abstractmethod
     def wait_healthy(self, ep: Endpoint, timeout_s: float) -> bool: ...
 
+    def activate(self, ep: Endpoint, settings) -> None:  # noqa: B027 - optional hook
+        """Before the gateway switches to `ep`: whatever else must point at it (a Kubernetes Service).
+        Raises DeployError to roll back."""
+
+    def restore(self, old: Endpoint | None) -> None:  # noqa: B027 - optional hook
+        """On rollback: undo `activate`, pointing back at `old`."""
+
     def live(self) -> Endpoint | None:
         f = self.state_dir / "state.json"
         if not f.exists():

@@ -112,16 +112,22 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
     try:
         new = deployer.start(version, artefacts, slot)
         mark("start")
-        if not deployer.wait_healthy(new, 180):
-            raise DeployError(f"{slot} ({version}) never became healthy")
+        if not deployer.wait_healthy(new, s.deploy_healthy_timeout_s):
+            raise DeployError(f"{slot} ({version}) was not healthy within {s.deploy_healthy_timeout_s:.0f}s")
         mark("healthy")
+        deployer.activate(new, s)
+        mark("activate")
         switch_gateway(s, new, backend)
         mark("switch")
         switched = time.perf_counter() - t0
-        smoke = smoke_test(s.gateway_url, s.smoke_max_latency_s, smoke_questions(s), s.gateway_ca_file,
-                           s.smoke_max_refusal_rate)
+        smoke = smoke_test(s.gateway_url, s.smoke_max_latency_s, smoke_questions(s, s.smoke_questions),
+                           s.gateway_ca_file, s.smoke_max_refusal_rate)
         mark("smoke")
     except Exception as e:
+        try:
+            deployer.restore(old)
+        except DeployError as back:
+            log.error("rollback of %s failed: %s", type(deployer).__name__, back)
         if old is not None:
             try:
                 switch_gateway(s, old, backend)
@@ -141,7 +147,7 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
         time.sleep(drain_s)  # requests already on the old upstream finish before it goes away
         deployer.stop(old)
     mark("promote_drain_stop_old")
-    return {"version": version, "slot": slot, "url": new.url, "switch_seconds": round(switched, 3),
+    return {"version": version, "slot": new.slot, "url": new.url, "switch_seconds": round(switched, 3),
             "total_seconds": round(time.perf_counter() - t0, 3), "phases": phases, "smoke": smoke,
             "previous": old.version if old else None}
 
@@ -157,6 +163,12 @@ def make_deployer(settings: Settings | None = None) -> Deployer:
         from kgflow.deploy.vllm import VllmDeployer
 
         return VllmDeployer(state, base_model=s.base_model)
+    if s.deployer == "kubernetes":
+        from kgflow.deploy.kubernetes import KubernetesDeployer
+
+        return KubernetesDeployer(state, s.kubernetes_namespace, release=s.kubernetes_release,
+                                  engine=s.kubernetes_engine, base_model=s.base_model,
+                                  served_model_name=s.llm_model_name or "base")
     from kgflow.deploy.local import LocalDeployer
 
     return LocalDeployer(state, n_ctx=s.llm_n_ctx, model_path=s.llm_model_path)
