@@ -213,3 +213,36 @@ def test_the_engine_pods_are_scraped_with_the_label_the_autoscaler_selects():
     assert relabel["targetLabel"] == "kgflow_engine"
     assert f'kgflow_engine="{relabel["replacement"]}"' in _one(objects, "ScaledObject")["spec"]["triggers"][0][
         "metadata"]["query"]
+
+
+def _platform(name: str) -> dict:
+    return yaml.safe_load((CHART.parent / "platform" / name).read_text())
+
+
+def test_the_airflow_workers_run_as_the_deployer_the_engines_let_in_with_the_shared_home():
+    objects = _render()
+    airflow = _platform("airflow-values.yaml")["workers"]
+    account = _one(objects, "ServiceAccount")["metadata"]["name"]
+    engine_sources = _one(objects, "NetworkPolicy", "-engine")["spec"]["ingress"][0]["from"]
+    assert airflow["serviceAccount"]["name"] == account
+    assert {"podSelector": {"matchLabels": airflow["labels"]}} in engine_sources
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in airflow["extraVolumes"] if "persistentVolumeClaim" in v}
+    assert _one(objects, "PersistentVolumeClaim", "-home")["metadata"]["name"] in claims
+
+
+def test_the_airflow_workers_deploy_to_this_chart_through_the_kubernetes_deployer():
+    env = {e["name"]: e["value"] for e in _platform("airflow-values.yaml")["env"]}
+    engine = _engine(_render())
+    assert env["KGFLOW_DEPLOYER"] == "kubernetes" and env["KGFLOW_KUBERNETES_RELEASE"] == "kgflow"
+    assert engine["metadata"]["annotations"]["kgflow.io/base-model"] == env["KGFLOW_BASE_MODEL"]
+    assert engine["metadata"]["labels"]["kgflow.io/engine"] == env["KGFLOW_KUBERNETES_ENGINE"]
+
+
+def test_the_workers_account_may_start_spark_executors_and_nothing_cluster_wide():
+    objects = _render()
+    rules = _one(objects, "Role")["rules"]
+    assert {"apiGroups": [""], "resources": ["pods", "configmaps"],
+            "verbs": ["create", "delete", "deletecollection"]} in rules
+    assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    spark = (CHART.parent / "platform" / "spark" / "spark-defaults.conf").read_text()
+    assert f"serviceAccountName                    {_one(objects, 'ServiceAccount')['metadata']['name']}" in spark
