@@ -315,3 +315,22 @@ def test_the_fake_api_server_refuses_an_object_the_schema_refuses(validator, lla
         with pytest.raises(ApiException) as refused:
             apps.create_namespaced_deployment(NS, body)
         assert refused.value.status == 422 and "imagePullPolicyy" in refused.value.body
+
+
+def test_the_deploy_dag_builds_the_kubernetes_deployer_from_settings_and_a_kubeconfig(validator, llama_server,
+                                                                                      tmp_path, monkeypatch):
+    from kgflow.config import Settings
+    from kgflow.deploy.rollout import make_deployer
+
+    with Cluster(validator, llama_server.url, {}, tmp_path) as cluster:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": cluster.fake.url}}],
+            "users": [{"name": "deployer", "user": {"token": "unused-by-the-fake"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "deployer", "namespace": NS}}]}))
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        deployer = make_deployer(Settings(home=tmp_path, deployer="kubernetes", kubernetes_namespace=NS,
+                                          kubernetes_release="kgflow", base_model="base"))
+        assert isinstance(deployer, KubernetesDeployer) and deployer.backend == "vllm"
+        assert deployer.live().handle == "kgflow-engine-blue" and deployer.live().version == "base"
