@@ -269,34 +269,37 @@ def test_a_new_base_model_is_rolled_out_blue_green_and_the_service_switches_afte
         _every_write_valid(fake)
 
 
+def _failed_rollout(env, cluster: Cluster, tmp_path: Path, base_model: str, reason: str) -> Load:
+    """A rollout of m0001 on `base_model` that must fail and roll back, under load through the live Service;
+    afterwards the gateway still answers from the base model."""
+    s = _settings(env, cluster, tmp_path)
+    with running_gateway(s) as (gateway, _), Load(cluster.fake.service_url("kgflow-engine")) as load:
+        time.sleep(0.5)
+        with pytest.raises(DeployError, match=f"rolled back.*{reason}"):
+            blue_green("m0001", _registry(tmp_path, "m0001"), cluster.deployer(tmp_path, base_model=base_model),
+                       settings=s.model_copy(update={"gateway_url": gateway}))
+        time.sleep(1.5)
+        assert _upstream(gateway) == "base"
+    return load
+
+
 def test_a_failed_smoke_test_rolls_back_without_a_failed_request(env, llama_server, validator, tmp_path):
-    reg = _registry(tmp_path, "m0001")
     with Cluster(validator, llama_server.url, {}, tmp_path) as cluster:
+        load = _failed_rollout(env, cluster, tmp_path, "broken-base", "engine smoke test failed")
         fake = cluster.fake
-        s = _settings(env, cluster, tmp_path)
-        with running_gateway(s) as (gateway, _), Load(fake.service_url("kgflow-engine")) as load:
-            time.sleep(0.5)
-            with pytest.raises(DeployError, match="rolled back.*engine smoke test failed"):
-                blue_green("m0001", reg, cluster.deployer(tmp_path, base_model="broken-base"),
-                           settings=s.model_copy(update={"gateway_url": gateway}))
-            time.sleep(1.5)
-            assert _upstream(gateway) == "base"
         assert load.statuses and set(load.statuses) == {200}, load.statuses
         assert _switches(fake) == ["blue"]  # the live Service never left the old slot
         assert _switches(fake, "kgflow-engine-preview") == ["green"]
         assert fake.get("deployments", "kgflow-engine-green") is None
-        assert reg.get("m0001")["status"] == "rejected"
+        assert ModelRegistry(tmp_path / "registry").get("m0001")["status"] == "rejected"
         _every_write_valid(fake)
 
 
 def test_a_slot_whose_pods_never_pass_their_probe_is_never_selected(env, llama_server, validator, tmp_path):
-    reg = _registry(tmp_path, "m0001")
     with Cluster(validator, llama_server.url, {}, tmp_path) as cluster:
+        load = _failed_rollout(env, cluster, tmp_path, "unready-base", "not healthy within")
         fake = cluster.fake
-        s = _settings(env, cluster, tmp_path)
-        with running_gateway(s) as (gateway, _), pytest.raises(DeployError, match="not healthy within"):
-            blue_green("m0001", reg, cluster.deployer(tmp_path, base_model="unready-base"),
-                       settings=s.model_copy(update={"gateway_url": gateway}))
+        assert load.statuses and set(load.statuses) == {200}, load.statuses
         assert _switches(fake) == ["blue"] and _switches(fake, "kgflow-engine-preview") == ["green"]
         assert fake.get("deployments", "kgflow-engine-green") is None
         _never_selected_an_unready_pod(fake)
