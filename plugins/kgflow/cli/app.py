@@ -307,7 +307,7 @@ def ask(
 ) -> None:
     """Ask the gateway over TGI's /generate; print the generated answer, the graph's answer, facts and citations.
 
-    (text_generation.Client works too, see README; it drops the `kgflow` extension that carries citations.)"""
+    (text_generation.Client works too, see docs/gateway.md; it drops the `kgflow` extension that carries citations.)"""
     import httpx
 
     from kgflow.gateway.auth import mint_token
