@@ -12,8 +12,8 @@ import httpx
 import pytest
 from text_generation import Client
 
-from kgflow.gateway.auth import mint_token
 from kgflow.retrieval.types import GRAPH_ANSWER_SOURCE
+from kgflow.tokens import mint_token
 from tests.integration.gateway_harness import SECRET, running_gateway, settings_for
 
 pytestmark = pytest.mark.slow

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from kgflow.gateway.app import create_app
-from kgflow.gateway.auth import mint_token
 from kgflow.llm.prompts import quote
 from kgflow.retrieval.engine import RetrievalEngine
+from kgflow.tokens import mint_token
 from tests.integration.gateway_harness import SECRET, EchoBackend, running_gateway, settings_for
 
 pytestmark = pytest.mark.slow
