@@ -14,7 +14,6 @@ import kgflow
 from kgflow.errors import KgflowError
 
 
-
 def _declared_exceptions() -> list[type]:
     found = []
     for info in pkgutil.walk_packages(kgflow.__path__, "kgflow."):
