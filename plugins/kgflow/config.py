@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     # Model refresh (LoRA) and deployment
     base_model: str = "gemma3-270m"  # name in the registry; weights from llm_model_path or the package
     lora_rank: int = 8  # LoRA rank of a refresh
-    lora_alpha: int = 16  # LoRA alpha
+    lora_alpha: int = 16  # LoRA alpha at lora_rank (a run with another rank keeps the ratio)
     lora_dropout: float = 0.05  # LoRA dropout
     train_steps: int = 20  # optimizer steps of a refresh
     train_batch_size: int = 4  # examples per step

@@ -24,8 +24,8 @@ DRIVER_JVM_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 class SparkStageOperator(SparkSubmitOperator):
     """spark-submit spark_jobs/<job>.py --run-dir <run>; works the same against local[*] or a cluster."""
 
-    def __init__(self, *, job: str, run_dir: str, publish_only: bool = False, **kwargs) -> None:
-        kwargs.setdefault("conn_id", "spark_default")
+    def __init__(self, *, job: str, run_dir: str, conn_id: str, publish_only: bool = False, **kwargs) -> None:
+        kwargs["conn_id"] = conn_id  # KGFLOW_SPARK_CONN_ID, from the DAG file
         kwargs.setdefault("name", f"kgflow-{job}")
         kwargs.setdefault("conf", {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
                                    # staged tables hold document text: Hadoop's own umask (022) would open them
