@@ -3,7 +3,7 @@ rate) of the packaged model on the sample corpus's golden questions, for each wa
 all from one run; optionally after a CPU LoRA refresh, with the gate's decision.
 
 The sample corpus goes through the real knowledge_ingest DAG; the packaged gemma3-270m is served by
-llama.cpp; every question goes through kgflow.llm.answer (retrieval, the prompt for the kind, the model,
+llama.cpp; every question goes through kgflow.answer.service (retrieval, the prompt for the kind, the model,
 the grounding check), the path the gateway, the refresh gate and the smoke test use. The options, each
 scored on the same answers:
 - the model alone: its own text (the graph's path leads the facts in its prompt);

@@ -64,12 +64,12 @@ def main() -> None:
     os.environ["KGFLOW_HOME"] = str(args.kb.resolve())
     import httpx
 
-    from kgflow.gateway.auth import mint_token
     from kgflow.llm import prompts
     from kgflow.llm.base import GenParams
     from kgflow.llm.llamacpp import LlamaCppBackend
     from kgflow.llm.llamacpp_server import LlamaServer
     from kgflow.retrieval.engine import RetrievalEngine
+    from kgflow.tokens import mint_token
     from tests.integration.gateway_harness import SECRET, gateway_processes, settings_for
 
     server = LlamaServer(threads=os.cpu_count()).start(supervise=False)

@@ -46,8 +46,8 @@ def main() -> None:
     airflow_env()
     from quality_bench import BENCH, ingest
 
+    from kgflow.answer.service import AnswerService
     from kgflow.config import get_settings
-    from kgflow.llm.answer import AnswerService
     from kgflow.llm.base import GenParams
     from kgflow.llm.llamacpp import LlamaCppBackend
     from kgflow.llm.llamacpp_server import LlamaServer

@@ -2,12 +2,14 @@
 
 from airflow.sdk import Param, task
 
+from kgflow.config import get_settings
 from kgflow.orchestration import tasks
 from kgflow.orchestration.assets import GRAPH, VECTOR_INDEX
 from kgflow.orchestration.defaults import kgflow_dag
 from kgflow.orchestration.operators import SparkStageOperator
 
 RUN_DIR = "{{ ti.xcom_pull(task_ids='discover')['run_dir'] }}"
+SPARK = get_settings().spark_conn_id  # the Connection spark-submit uses (the provider's hook reads it)
 
 with kgflow_dag(
     "knowledge_ingest", "ingest",
@@ -33,11 +35,12 @@ with kgflow_dag(
     },
 ) as dag:
     discover = task(task_id="discover")(tasks.discover)()
-    parse = SparkStageOperator(task_id="parse_chunk", job="parse_chunk", run_dir=RUN_DIR)
-    extract = SparkStageOperator(task_id="extract", job="extract", run_dir=RUN_DIR)
+    parse = SparkStageOperator(task_id="parse_chunk", job="parse_chunk", run_dir=RUN_DIR, conn_id=SPARK)
+    extract = SparkStageOperator(task_id="extract", job="extract", run_dir=RUN_DIR, conn_id=SPARK)
     validate = task(task_id="validate", trigger_rule="none_failed", retries=0)(tasks.validate)()
     load = task(task_id="load_graph")(tasks.load_graph)()
-    embed = SparkStageOperator(task_id="embed", job="embed", run_dir=RUN_DIR, publish_only=True)
+    embed = SparkStageOperator(task_id="embed", job="embed", run_dir=RUN_DIR, conn_id=SPARK,
+                               publish_only=True)
     # none_failed: a run that only deletes documents embeds nothing (embed skips) but still retires vectors
     index = task(task_id="build_index", trigger_rule="none_failed")(tasks.build_index)()
     publish = task(task_id="publish", retries=0, outlets=[GRAPH, VECTOR_INDEX])(tasks.publish)()

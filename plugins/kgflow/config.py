@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     sources: list[SourceConfig] = Field(default_factory=list, description=(
         'where documents come from, JSON: [{"name": "share", "url": "/mnt/share"}, {"name": "contracts", "url": '
         '"s3://docs/contracts", "department": "legal"}]; empty: one source "landing" at the landing folder '
-        '(README: Add a source)'))
+        '(docs/extending.md: Add a source)'))
 
     # Landing-zone policy: what a source may contain and who may read it (fails closed)
     follow_symlinks: bool = False  # symlinks inside the source root; never followed out of it
@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     ppr_relation_weight: float = 0.5  # weight of RELATED edges in the walk (MENTIONS weigh 1)
     ppr_next_weight: float = 0.5  # weight of NEXT edges (consecutive chunks) in the walk
     # hybrid (default) ranking: cosine + lexical_weight * BM25 + graph_weight * PPR, each over its best candidate;
-    # chosen on two halves of the quality bench's dev questions (bench/quality_bench.py; README)
+    # chosen on two halves of the quality bench's dev questions (bench/quality_bench.py; docs/benchmarks.md)
     hybrid_candidates: int = 40  # chunks each signal proposes
     hybrid_lexical_weight: float = 0.8  # BM25 weight in the hybrid blend
     hybrid_graph_weight: float = 0.1  # PPR weight in the hybrid blend
@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     # Model refresh (LoRA) and deployment
     base_model: str = "gemma3-270m"  # name in the registry; weights from llm_model_path or the package
     lora_rank: int = 8  # LoRA rank of a refresh
-    lora_alpha: int = 16  # LoRA alpha
+    lora_alpha: int = 16  # LoRA alpha at lora_rank (a run with another rank keeps the ratio)
     lora_dropout: float = 0.05  # LoRA dropout
     train_steps: int = 20  # optimizer steps of a refresh
     train_batch_size: int = 4  # examples per step

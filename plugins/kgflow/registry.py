@@ -9,9 +9,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from kgflow.errors import KgflowError
 
-class UnknownImplementation(ValueError):
+
+class UnknownImplementation(KgflowError, ValueError):
     """A setting named no registered implementation and no importable "module:attribute"."""
+    status, error_type = 400, "configuration"
 
 
 def resolve(registry: dict[str, str], name: str, concern: str) -> Any:

@@ -1,9 +1,9 @@
-"""The README's configuration reference, generated from the Settings class so the two cannot drift.
+"""The configuration reference (docs/configuration.md), generated from the Settings class so the two cannot drift.
 
 Each row: the environment variable, its default and what it means (the field's description, else the comment
 on its line in config.py); the comments that head groups of fields in config.py head the table's groups.
 
-    .venv/bin/python -m kgflow.settings_reference --write   # rewrite the README's table
+    .venv/bin/python -m kgflow.settings_reference --write   # rewrite docs/configuration.md's table
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def readme_section(readme: str) -> str:
     return readme[readme.index(BEGIN) + len(BEGIN):readme.index(END)].strip()
 
 
-def write(readme_path: Path = REPO_ROOT / "README.md") -> None:
+def write(readme_path: Path = REPO_ROOT / "docs" / "configuration.md") -> None:
     text = readme_path.read_text()
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     readme_path.write_text(text[:start] + "\n" + render() + "\n" + text[end:])

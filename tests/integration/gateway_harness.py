@@ -17,10 +17,10 @@ import uvicorn
 
 from kgflow.config import Settings
 from kgflow.gateway.app import create_app
-from kgflow.gateway.auth import mint_token
 from kgflow.llm.base import LLMBackend
 from kgflow.llm.transformers_local import prompt_text
 from kgflow.netutil import free_port, wait_http
+from kgflow.tokens import mint_token
 
 SECRET = "test-secret-for-hs256-signing-only-0123456789"
 

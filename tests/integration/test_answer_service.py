@@ -1,4 +1,4 @@
-"""One answer pipeline (kgflow.llm.answer.AnswerService) behind every route: what the routes used to do
+"""One answer pipeline (kgflow.answer.service.AnswerService) behind every route: what the routes used to do
 each their own way (and got different) now happens once, for streamed and whole answers alike."""
 
 from __future__ import annotations

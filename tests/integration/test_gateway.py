@@ -12,8 +12,8 @@ import httpx
 import pytest
 from text_generation import Client
 
-from kgflow.gateway.auth import mint_token
 from kgflow.retrieval.types import GRAPH_ANSWER_SOURCE
+from kgflow.tokens import mint_token
 from tests.integration.gateway_harness import SECRET, running_gateway, settings_for
 
 pytestmark = pytest.mark.slow
@@ -37,16 +37,20 @@ def _client(url: str, **kw) -> Client:
     return Client(url, headers=_auth(**kw), timeout=120)
 
 
-def test_text_generation_client_generate(gateway):
+def _fact(truth: dict, relation: str, obj: str) -> dict:
+    return next(f for f in truth["facts"] if f["relation"] == relation and f["object"] == obj)
+
+
+def test_text_generation_client_generate(gateway, truth):
     r = _client(gateway[0]).generate("Who manages Corvane Atlas?", max_new_tokens=16)
-    assert isinstance(r.generated_text, str)
+    assert _fact(truth, "manage", "Corvane Atlas")["subject"] in r.generated_text
     assert r.details.generated_tokens > 0
 
 
-def test_text_generation_client_generate_stream(gateway):
+def test_text_generation_client_generate_stream(gateway, truth):
     events = list(_client(gateway[0]).generate_stream("Who runs Baltic Freight Group?", max_new_tokens=16))
-    assert len(events) >= 1
-    assert events[-1].generated_text is not None and events[-1].details.generated_tokens >= 1
+    assert _fact(truth, "run", "Baltic Freight Group")["subject"] in events[-1].generated_text
+    assert events[-1].generated_text == "".join(e.token.text for e in events)
 
 
 def _openai(url: str):
@@ -85,10 +89,10 @@ def test_the_official_openai_client_streams_unchanged(gateway):
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
 
 
-def test_text_generation_client_chat(gateway):
-    r = _client(gateway[0]).chat(messages=[{"role": "user", "content": "Where is Helix Logistics headquartered?"}],
+def test_text_generation_client_chat(gateway, truth):
+    r = _client(gateway[0]).chat(messages=[{"role": "user", "content": "Who designed Tidewatch?"}],
                                  max_tokens=16)
-    assert r.choices[0].message.role == "assistant"
+    assert _fact(truth, "design", "Tidewatch")["subject"] in r.choices[0].message.content
 
 
 def test_text_generation_client_chat_stream(gateway):
@@ -146,12 +150,14 @@ def test_no_cross_department_chunk_is_ever_returned(engine, truth):
             assert all(f.evidence_chunk in allowed for f in r.facts)
 
 
-def test_acl_holds_over_http_with_an_api_key(gateway):
-    r = httpx.post(f"{gateway[0]}/generate", json={"inputs": "Who audited Quantara Bank?",
+def test_acl_holds_over_http_with_an_api_key(gateway, truth):
+    r = httpx.post(f"{gateway[0]}/generate", json={"inputs": "Where is Helix Logistics headquartered?",
                                                    "parameters": {"max_new_tokens": 4}},
                    headers={"Authorization": "Bearer key-hr-123"}, timeout=120)
-    assert r.status_code == 200
-    assert all("/landing/hr/" in c["uri"] or "/landing/public/" in c["uri"] for c in r.json()["kgflow"]["citations"])
+    uris = [c["uri"] for c in r.json()["kgflow"]["citations"]]
+    assert r.status_code == 200 and uris  # the hr key reaches the hr document that answers it
+    assert any(u.endswith(_fact(truth, "headquarter_in", "Rotterdam")["path"]) for u in uris)
+    assert all("/landing/hr/" in u or "/landing/public/" in u for u in uris)
 
 
 @pytest.mark.parametrize(

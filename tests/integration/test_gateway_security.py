@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from kgflow.gateway.app import create_app
-from kgflow.gateway.auth import mint_token
 from kgflow.llm.prompts import quote
 from kgflow.retrieval.engine import RetrievalEngine
+from kgflow.tokens import mint_token
 from tests.integration.gateway_harness import SECRET, EchoBackend, running_gateway, settings_for
 
 pytestmark = pytest.mark.slow
@@ -111,13 +111,15 @@ def test_api_user_claiming_every_department_is_refused(clients):
     assert r.status_code == 403 and r.json()["error_type"] == "forbidden"
 
 
-def test_legacy_department_claim_is_still_accepted(clients):
+def test_legacy_department_claim_is_still_accepted(clients, truth):
     now = int(time.time())
     token = jwt.encode({"sub": "old", "role": "api_user", "iat": now, "exp": now + 60, "department": "hr"}, SECRET)
-    r = clients["graph"].post("/generate", json={"inputs": "Who audited Quantara Bank?"},
+    r = clients["graph"].post("/generate", json={"inputs": "Where is Helix Logistics headquartered?"},
                               headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 200
-    assert all("/landing/hr/" in c["uri"] or "/landing/public/" in c["uri"] for c in r.json()["kgflow"]["citations"])
+    uris = [c["uri"] for c in r.json()["kgflow"]["citations"]]
+    answering = next(f["path"] for f in truth["facts"] if f["relation"] == "headquarter_in")  # an hr document
+    assert r.status_code == 200 and any(u.endswith(f"/landing/{answering}") for u in uris)
+    assert all("/landing/hr/" in u or "/landing/public/" in u for u in uris)
 
 
 @pytest.mark.parametrize("claims", [

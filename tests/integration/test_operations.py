@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from kgflow.corpus.generator import generate_corpus
-from kgflow.gateway.auth import mint_token
 from kgflow.orchestration.run_dag import test_dag as run_dag
+from kgflow.tokens import mint_token
 from tests.integration.gateway_harness import SECRET, gateway_processes
 from tests.integration.prometheus_stack import fake_dcgm_exporter, prometheus, pushgateway, query
 

@@ -26,11 +26,11 @@ import pytest
 from kgflow.config import Settings
 from kgflow.corpus.generator import generate_corpus
 from kgflow.etl.cluster import standalone_cluster
-from kgflow.gateway.auth import mint_token
 from kgflow.graph import open_graph_store
 from kgflow.models.refresh import registry
 from kgflow.netutil import free_port, port_free, wait_http
 from kgflow.orchestration.production import COMPONENTS, ProductionAirflow
+from kgflow.tokens import mint_token
 from tests.integration.gateway_harness import SECRET
 from tests.integration.production_stack import postgres, redis
 from tests.integration.prometheus_stack import pushgateway

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from kgflow.config import Settings
 from kgflow.gateway.app import create_app
-from kgflow.gateway.auth import mint_token
 from kgflow.netutil import free_port
+from kgflow.tokens import mint_token
 from tests.integration.gateway_harness import SECRET, EchoBackend
 
 RATE = 20.0

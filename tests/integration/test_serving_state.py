@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from kgflow.config import Settings
 from kgflow.gateway.app import create_app
-from kgflow.gateway.auth import mint_token
-from kgflow.gateway.upstream import Upstream, UpstreamFile
+from kgflow.llm.upstream import Upstream, UpstreamFile
 from kgflow.retrieval.engine import RetrievalEngine
+from kgflow.tokens import mint_token
 from tests.integration.fake_llm import fake_llm_server
 from tests.integration.gateway_harness import SECRET, EchoBackend, running_gateway, settings_for
 

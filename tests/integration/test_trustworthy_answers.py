@@ -16,16 +16,16 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from kgflow.answer.grounding import REFUSAL
+from kgflow.answer.service import AnswerService
 from kgflow.deploy.base import DeployError
 from kgflow.deploy.rollout import smoke_test
 from kgflow.gateway.app import create_app
-from kgflow.gateway.auth import mint_token
-from kgflow.llm.answer import AnswerService
 from kgflow.llm.base import Generation, GenParams, LLMBackend
-from kgflow.llm.grounding import REFUSAL
 from kgflow.llm.llamacpp import LlamaCppBackend
 from kgflow.llm.llamacpp_server import LlamaServer
 from kgflow.quality.gate import load_golden
+from kgflow.tokens import mint_token
 from tests.integration.gateway_harness import (
     SECRET,
     WireServer,
@@ -220,7 +220,7 @@ def test_a_smoke_test_fails_a_deploy_whose_answers_carry_no_citations():
     plain = _plain_tgi()
     try:
         with pytest.raises(DeployError, match="without citations"):
-            smoke_test(plain.url, 30, ["Who leads Project Falcon?"])
+            smoke_test(plain.url, 30, ["Who leads Project Falcon?"], headers={})
     finally:
         plain.close()
 
@@ -229,7 +229,8 @@ def test_a_smoke_test_passes_cited_grounded_answers_and_reports_the_measure(know
     s = settings_for(knowledge_base, "http://unused", serving_state=tmp_path / "up.json", auth_required=False)
     app = create_app(s, backend=Says(" Maria Lindqvist [1]"), engine=engine)
     with running_gateway(s, app=app) as (url, _):
-        report = smoke_test(url, 30, ["Who leads Project Falcon?", "Who leads the project that uses Corvane Beacon?"])
+        report = smoke_test(url, 30, ["Who leads Project Falcon?", "Who leads the project that uses Corvane Beacon?"],
+                            headers={})
     assert report["cited_rate"] == 1.0 and report["refusal_rate"] == 0.0
     assert report["unsupported_rate"]["generated"] == 0.0
 

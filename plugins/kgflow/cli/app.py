@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from kgflow.config import get_settings, offline_env
+from kgflow.errors import KgflowError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="kgflow: documents -> knowledge graph -> answers")
 console = Console()
 
 
@@ -20,6 +21,21 @@ def fail(message: str) -> None:
     """One line that says what to do, and a non-zero exit (no traceback)."""
     console.print(f"[red]error:[/] {message}", soft_wrap=True)  # one line, however narrow the terminal
     raise typer.Exit(1)
+
+
+class KgflowGroup(TyperGroup):
+    """Every command's KgflowError ends as one line that says what to do and exit status 1: mapped here,
+    once, for every command."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KgflowError as e:
+            fail(e.message)
+
+
+app = typer.Typer(cls=KgflowGroup, add_completion=False, no_args_is_help=True,
+                  help="kgflow: documents -> knowledge graph -> answers")
 
 
 def require_knowledge_base(s) -> None:
@@ -61,12 +77,9 @@ def ingest(
 ) -> None:
     """Run the knowledge_ingest DAG once (real Airflow, dag.test) and print what was built."""
     from kgflow.cli.progress import run_dag_with_progress
-    from kgflow.sources import SourceRefused, kind_of, select_sources
+    from kgflow.sources import kind_of, select_sources
 
-    try:
-        chosen = select_sources(get_settings(), source)
-    except SourceRefused as e:
-        fail(str(e))
+    chosen = select_sources(get_settings(), source)
     if source and kind_of(chosen[0].url) == "local" and not Path(chosen[0].url.removeprefix("file://")).exists():
         fail(f"source {source} does not exist: give an existing folder, a configured source's name, "
              "or leave --source out to scan every configured source")
@@ -163,26 +176,21 @@ def up(
     """Start Airflow standalone (UI + API on PORT, scheduler, dag-processor, triggerer) in the background."""
     import os
 
-    from kgflow.orchestration.standalone import AlreadyRunning, start
+    from kgflow.orchestration.standalone import start
 
     if graph not in ("embedded", "neo4j"):
         fail(f"--graph {graph!r}: choose embedded or neo4j")
-    try:
-        if graph == "neo4j":
-            from kgflow.graph.neo4j_server import start_in_background, write_connection
-            from kgflow.orchestration.airflow_home import ensure_connections
+    if graph == "neo4j":
+        from kgflow.orchestration.airflow_home import ensure_connections
+        from kgflow.orchestration.standalone import start_in_background, write_connection
 
-            ensure_connections()
-            server = start_in_background(get_settings().home, neo4j_port)  # Neo4jNotStarted: a RuntimeError
-            write_connection(server)
-            os.environ["KGFLOW_GRAPH_BACKEND"] = "neo4j"  # the Airflow started below runs its DAGs on it
-            console.print(f"Neo4j 5.26: {server.bolt_url} (Connection neo4j_default; data in {server.data_dir}); "
-                          "export KGFLOW_GRAPH_BACKEND=neo4j for the CLI too", soft_wrap=True)
-        info = start(port)
-    except AlreadyRunning as e:
-        fail(str(e))
-    except RuntimeError as e:  # not healthy in time: the log says why
-        fail(str(e))
+        ensure_connections()
+        server = start_in_background(get_settings().home, neo4j_port)
+        write_connection(server)
+        os.environ["KGFLOW_GRAPH_BACKEND"] = "neo4j"  # the Airflow started below runs its DAGs on it
+        console.print(f"Neo4j 5.26: {server.bolt_url} (Connection neo4j_default; data in {server.data_dir}); "
+                      "export KGFLOW_GRAPH_BACKEND=neo4j for the CLI too", soft_wrap=True)
+    info = start(port)
     console.print(f"Airflow UI: http://127.0.0.1:{port}  user: admin  password: {info['password']}")
     console.print(f"logs: {info['log']}   stop with: kgflow down")
 
@@ -200,7 +208,7 @@ def trigger(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the run to its end")] = True,
 ) -> None:
     """Trigger a DAG run on a running Airflow through its REST API and follow it task by task."""
-    from kgflow.orchestration.airflow_api import AirflowApi, AirflowApiError
+    from kgflow.orchestration.airflow_api import AirflowApi
     from kgflow.orchestration.airflow_home import airflow_env
     from kgflow.orchestration.standalone import admin_password, local_api_url
 
@@ -214,22 +222,19 @@ def trigger(
     if url is None:
         fail("no Airflow started by `kgflow up` in this home: start it with `kgflow up`, or give --url")
     password = password or admin_password(Path(airflow_env()["AIRFLOW_HOME"])) or ""
-    try:
-        with AirflowApi(url, username, password) as api:
-            api.login()
-            if api.dag(dag_id)["is_paused"]:
-                if not unpause:
-                    fail(f"{dag_id} is paused (DAGs start paused): unpause it in the UI, or add --unpause")
-                api.unpause(dag_id)
-                console.print(f"{dag_id}: unpaused")
-            run = api.trigger(dag_id, params)
-            run_id = run["dag_run_id"]
-            console.print(f"[bold]{dag_id}[/] run {run_id}  {url}/dags/{dag_id}/runs/{run_id}", soft_wrap=True)
-            if not wait:
-                return
-            state = api.follow(dag_id, run_id, lambda task, st: console.print(f"  {task}: {st}"))
-    except AirflowApiError as e:
-        fail(str(e))
+    with AirflowApi(url, username, password) as api:
+        api.login()
+        if api.dag(dag_id)["is_paused"]:
+            if not unpause:
+                fail(f"{dag_id} is paused (DAGs start paused): unpause it in the UI, or add --unpause")
+            api.unpause(dag_id)
+            console.print(f"{dag_id}: unpaused")
+        run = api.trigger(dag_id, params)
+        run_id = run["dag_run_id"]
+        console.print(f"[bold]{dag_id}[/] run {run_id}  {url}/dags/{dag_id}/runs/{run_id}", soft_wrap=True)
+        if not wait:
+            return
+        state = api.follow(dag_id, run_id, lambda task, st: console.print(f"  {task}: {st}"))
     console.print(f"{dag_id} run {run_id}: {state}")
     if state != "success":
         raise typer.Exit(1)
@@ -260,14 +265,14 @@ def serve(
     that they share; `kgflow down` stops both)."""
     import sys
 
-    from kgflow.gateway.local_secret import ensure_local_secret
     from kgflow.netutil import wait_http
     from kgflow.orchestration.standalone import pid_alive, spawn
+    from kgflow.tokens import signing_secret
 
     s = get_settings()
-    ensure_local_secret()
     workers = workers or s.gateway_workers
-    env: dict[str, str] = {}
+    # every worker verifies with this installation's secret (the environment's, else the local one)
+    env: dict[str, str] = {} if s.jwt_public_key else {"KGFLOW_JWT_SECRET": signing_secret(s)}
     if workers > 1 and s.llm_backend == "llamacpp" and not s.llm_url:
         # each worker would otherwise start a llama.cpp server of its own
         from kgflow.llm.llamacpp_server import LlamaServer
@@ -307,13 +312,13 @@ def ask(
 ) -> None:
     """Ask the gateway over TGI's /generate; print the generated answer, the graph's answer, facts and citations.
 
-    (text_generation.Client works too, see README; it drops the `kgflow` extension that carries citations.)"""
+    (text_generation.Client works too, see docs/gateway.md; it drops the `kgflow` extension that carries citations.)"""
     import httpx
 
-    from kgflow.gateway.auth import mint_token
-    from kgflow.gateway.local_secret import ensure_local_secret
+    from kgflow.tokens import mint_token, signing_secret
 
-    token = mint_token(ensure_local_secret(), "kgflow-cli", "admin" if not department else "api_user", department)
+    token = mint_token(signing_secret(get_settings()), "kgflow-cli", "admin" if not department else "api_user",
+                       department)
     try:
         r = httpx.post(f"{url}/generate", json={"inputs": question, "parameters": {"max_new_tokens": max_new_tokens}},
                        headers={"Authorization": f"Bearer {token}"}, timeout=180)
@@ -352,15 +357,11 @@ def backup(
                                                     "or <home>/backups")] = None,
 ) -> None:
     """Back up the graph, published index, manifest, model registry and audit log into one checked archive."""
-    from kgflow.ops.backup import BackupError
     from kgflow.ops.backup import backup as take
 
     s = get_settings()
     require_knowledge_base(s)
-    try:
-        r = take(s, target)
-    except BackupError as e:
-        fail(str(e))
+    r = take(s, target)
     console.print(f"backup {r['archive']}: {r['bytes'] / 1e6:.1f} MB, {r['files']} files, {r['seconds']:.1f} s; "
                   f"retention removed {len(r['pruned'])}")
 
@@ -373,15 +374,12 @@ def restore(
     target: Annotated[str | None, typer.Option(help="Where `latest` is looked for")] = None,
 ) -> None:
     """Check an archive's every checksum, then restore it into an empty home."""
-    from kgflow.ops.backup import BackupError, latest
+    from kgflow.ops.backup import latest
     from kgflow.ops.backup import restore as put_back
 
     s = get_settings()
-    try:
-        url = latest(target or s.backup_url) if archive == "latest" else archive
-        r = put_back(url, (home or s.home).expanduser().absolute())
-    except BackupError as e:
-        fail(str(e))
+    url = latest(target or s.backup_url) if archive == "latest" else archive
+    r = put_back(url, (home or s.home).expanduser().absolute())
     console.print(f"restored {r['archive']} into {r['home']}: index {r['index_version']}, {r['files']} files, "
                   f"{r['seconds']:.1f} s")
 

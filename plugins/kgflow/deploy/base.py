@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kgflow.errors import KgflowError
 from kgflow.fsutil import atomic_write_text
 
 SLOTS = ("blue", "green")
@@ -20,8 +21,9 @@ class Endpoint:
     handle: str  # pid (local) or container id (docker)
 
 
-class DeployError(Exception):
-    pass
+class DeployError(KgflowError):
+    """A model version could not be deployed (and was rolled back); the message says why."""
+    status, error_type = 500, "deploy"
 
 
 class Deployer(ABC):

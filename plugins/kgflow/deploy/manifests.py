@@ -20,6 +20,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from kgflow.errors import KgflowError
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHART = REPO_ROOT / "deploy" / "helm" / "kgflow"
 CRD_MODULES = REPO_ROOT / "deploy" / "tools" / "crds"  # go.mod pins the KEDA and Prometheus-operator releases
@@ -32,8 +34,9 @@ CRD_FILES = {
 }
 
 
-class ManifestError(ValueError):
+class ManifestError(KgflowError, ValueError):
     """An object the API server would refuse."""
+    status, error_type = 422, "validation"
 
 
 def validated_kubernetes_version(chart: Path = CHART) -> str:

@@ -12,17 +12,17 @@ import httpx
 
 from kgflow.config import Settings, get_settings
 from kgflow.deploy.base import Deployer, DeployError, Endpoint
-from kgflow.gateway.upstream import Upstream, UpstreamFile
+from kgflow.llm.upstream import Upstream, UpstreamFile
 from kgflow.models.registry import ModelRegistry
 
 log = logging.getLogger("kgflow.deploy")
 
 
-def admin_headers() -> dict[str, str]:
-    from kgflow.gateway.auth import mint_token
-    from kgflow.gateway.local_secret import ensure_local_secret
+def admin_headers(s: Settings) -> dict[str, str]:
+    """The deployer's own short-lived admin token: it talks to the gateway only over HTTP."""
+    from kgflow.tokens import mint_token, signing_secret
 
-    return {"Authorization": f"Bearer {mint_token(ensure_local_secret(), 'kgflow-deployer', 'admin', ttl_s=300)}"}
+    return {"Authorization": f"Bearer {mint_token(signing_secret(s), 'kgflow-deployer', 'admin', ttl_s=300)}"}
 
 
 def switch_gateway(s: Settings, ep: Endpoint, backend: str, timeout_s: float = 15.0) -> None:
@@ -32,7 +32,7 @@ def switch_gateway(s: Settings, ep: Endpoint, backend: str, timeout_s: float = 1
     deadline, seen = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
         try:
-            r = httpx.get(f"{s.gateway_url}/info", headers=admin_headers(), timeout=5,
+            r = httpx.get(f"{s.gateway_url}/info", headers=admin_headers(s), timeout=5,
                           verify=str(s.gateway_ca_file) if s.gateway_ca_file else True)
             seen = r.json()["kgflow"]["upstream"] if r.status_code == 200 else f"HTTP {r.status_code}"
         except (httpx.HTTPError, ValueError, KeyError) as e:
@@ -54,8 +54,8 @@ def smoke_questions(s: Settings, n: int = 3) -> list[str]:
     return [item.question for item in balanced(load_golden(s.golden_path), n)]
 
 
-def smoke_test(gateway_url: str, max_latency_s: float, questions: list[str], ca_file: Path | None = None,
-               max_refusal_rate: float = 0.5) -> dict:
+def smoke_test(gateway_url: str, max_latency_s: float, questions: list[str], headers: dict[str, str],
+               ca_file: Path | None = None, max_refusal_rate: float = 0.5) -> dict:
     """The questions through the gateway as `text_generation.Client` sends them (POST /), each answer read with
     its `kgflow` extension and scored by the answer measure (kgflow.quality.answer_measure): every answer
     non-empty, cited, grounding-checked and fast enough, and at most `max_refusal_rate` of them refusals."""
@@ -64,7 +64,7 @@ def smoke_test(gateway_url: str, max_latency_s: float, questions: list[str], ca_
     from kgflow.quality.answer_measure import AnswerMeasure
 
     m, latencies = AnswerMeasure(), []
-    with httpx.Client(base_url=gateway_url, headers=admin_headers(), timeout=max_latency_s + 30,
+    with httpx.Client(base_url=gateway_url, headers=headers, timeout=max_latency_s + 30,
                       verify=str(ca_file) if ca_file else True) as client:
         for q in questions:
             t0 = time.perf_counter()
@@ -121,7 +121,7 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
         mark("switch")
         switched = time.perf_counter() - t0
         smoke = smoke_test(s.gateway_url, s.smoke_max_latency_s, smoke_questions(s, s.smoke_questions),
-                           s.gateway_ca_file, s.smoke_max_refusal_rate)
+                           admin_headers(s), s.gateway_ca_file, s.smoke_max_refusal_rate)
         mark("smoke")
     except Exception as e:
         try:

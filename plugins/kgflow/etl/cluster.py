@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from kgflow.errors import NotStarted
 from kgflow.netutil import free_port, wait_http
 
 
@@ -32,14 +33,14 @@ def standalone_cluster(logs: Path, cores: int = 2, memory: str = "3g", timeout_s
             [spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
              "--webui-port", str(ui)], env=env, stdout=(logs / "master.log").open("wb"), stderr=subprocess.STDOUT))
         if not wait_http(f"http://127.0.0.1:{ui}/json/", timeout_s, alive=lambda: procs[0].poll() is None):
-            raise RuntimeError(f"the Spark master did not start: {logs / 'master.log'}")
+            raise NotStarted(f"the Spark master did not start: {logs / 'master.log'}")
         procs.append(subprocess.Popen(
             [spark_class(), "org.apache.spark.deploy.worker.Worker", "--cores", str(cores), "--memory", memory,
              "--webui-port", str(worker_ui), f"spark://127.0.0.1:{port}"], env=env,
             stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT))
         if not wait_http(f"http://127.0.0.1:{ui}/json/", timeout_s, alive=lambda: procs[1].poll() is None,
                          ready=lambda body: bool(json.loads(body).get("aliveworkers"))):
-            raise RuntimeError(f"the Spark worker did not register: {logs / 'worker.log'}")
+            raise NotStarted(f"the Spark worker did not register: {logs / 'worker.log'}")
         yield {"master": f"spark://127.0.0.1:{port}", "ui": f"http://127.0.0.1:{ui}"}
     finally:
         for p in reversed(procs):

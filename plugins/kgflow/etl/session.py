@@ -7,23 +7,31 @@ import sys
 
 from kgflow.config import get_settings, offline_env
 
+# The one place kgflow's Spark settings live: spark-submit passes them (SparkStageOperator's conf), and a
+# session made without spark-submit (benches, the job tests) sets the same.
+SPARK_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "8",
+    # staged tables hold document text: Hadoop's own umask (022) would open them
+    "spark.hadoop.fs.permissions.umask-mode": "077",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
 
 def spark_session(app_name: str):
     from pyspark.sql import SparkSession
 
     offline_env()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # under spark-submit, prepare_env set it already
     builder = SparkSession.builder.appName(app_name)
     if not os.environ.get("PYSPARK_GATEWAY_PORT"):  # not under spark-submit: pick the master ourselves
         master = get_settings().spark_master
         if master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # in-process Spark stays off the network
         builder = builder.master(master)
-    return (builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .config("spark.ui.enabled", "false")
-            .config("spark.hadoop.fs.permissions.umask-mode", "077")
-            .config("spark.sql.shuffle.partitions", "8")
-            .getOrCreate())
+    for key, value in SPARK_CONF.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 def output_partitions(spark, n_rows: int, per_core: int = 2) -> int:

@@ -1,6 +1,6 @@
 """The query gateway: TGI's API upward (/generate, /generate_stream, POST /, /info, /health), the
 OpenAI-compatible /v1/chat/completions, operations (/metrics, /admin/*); graph-augmented retrieval and a
-swappable generation backend downward, through one answer pipeline (kgflow.llm.answer.AnswerService).
+swappable generation backend downward, through one answer pipeline (kgflow.answer.service.AnswerService).
 
 Routes live by protocol in routes_tgi, routes_openai and routes_admin; what they share (state, auth and
 body dependencies, the observer) in deps. This module builds the app: state, lifespan, request middleware.
@@ -23,12 +23,12 @@ from kgflow.gateway.auth import Authenticator
 from kgflow.gateway.backends import BackendRouter, make_backend
 from kgflow.gateway.deps import Gateway, RequestContext, gateway
 from kgflow.gateway.errors import error_response, install_error_handlers
-from kgflow.gateway.local_secret import local_secret
 from kgflow.gateway.metrics import GatewayMetrics
 from kgflow.gateway.ratelimit import ConcurrencyLimit, RateLimiter
-from kgflow.gateway.upstream import UpstreamFile
 from kgflow.llm.base import LLMBackend
+from kgflow.llm.upstream import UpstreamFile
 from kgflow.retrieval.engine import RetrievalEngine
+from kgflow.tokens import local_secret
 
 log = logging.getLogger("kgflow.gateway")
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")

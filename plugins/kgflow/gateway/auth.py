@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import jwt
 from kgflow.config import Settings
 from kgflow.gateway.errors import ApiError
 from kgflow.sources.policy import ALL, valid_department
+from kgflow.tokens import DEPARTMENTS_CLAIM
 
 ROLES = ("admin", "api_user")
 
@@ -33,7 +33,7 @@ ANONYMOUS = Principal("anonymous", "api_user", None)
 
 # One claim name for JWTs and API keys: `departments` (a list, or one string). `department` is accepted
 # as well, for tokens minted before the names were unified; a token carrying both is refused.
-DEPARTMENTS_CLAIM, LEGACY_CLAIM = "departments", "department"
+LEGACY_CLAIM = "department"
 
 
 def _departments(claims: dict) -> frozenset[str]:
@@ -113,16 +113,6 @@ class Authenticator:
     @staticmethod
     def unauthorized(message: str) -> ApiError:
         return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
-
-
-def mint_token(secret: str, sub: str, role: str = "api_user", departments: list[str] | None = None,
-               ttl_s: int = 900, now: float | None = None, algorithm: str = "HS256") -> str:
-    """A token as an identity provider would issue it (for the CLI, the demo and tests)."""
-    now = int(now if now is not None else time.time())
-    claims = {"sub": sub, "role": role, "iat": now, "exp": now + ttl_s}
-    if departments is not None:
-        claims[DEPARTMENTS_CLAIM] = departments
-    return jwt.encode(claims, secret, algorithm=algorithm)
 
 
 def require_role(p: Principal, *roles: str) -> None:

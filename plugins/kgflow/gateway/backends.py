@@ -1,7 +1,7 @@
 """Which backend serves generation, switchable at run time (blue/green) without dropping requests:
 a request keeps the backend object it started with; a switch only affects later requests.
 
-A router built from configuration follows the shared upstream file (kgflow.gateway.upstream): every
+A router built from configuration follows the shared upstream file (kgflow.llm.upstream): every
 worker of every replica switches within a second of the deployer recording a new live endpoint.
 """
 
@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 
 from kgflow.config import Settings
-from kgflow.gateway.upstream import Upstream, UpstreamFile
 from kgflow.llm import make_backend as _make
 from kgflow.llm.base import LLMBackend
+from kgflow.llm.upstream import Upstream, UpstreamFile
 
 log = logging.getLogger("kgflow.gateway")
 FOLLOW_EVERY_S = 1.0

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.responses import StreamingResponse
 
+from kgflow.answer.service import Answer, AnswerService, AnswerStream
 from kgflow.config import Settings
 from kgflow.gateway.audit import AuditLog, AuditRow
 from kgflow.gateway.auth import Authenticator, Principal, require_role
@@ -20,10 +21,8 @@ from kgflow.gateway.errors import ApiError
 from kgflow.gateway.metrics import GatewayMetrics
 from kgflow.gateway.ratelimit import ConcurrencyLimit, RateLimiter
 from kgflow.gateway.requests import ChatRequest, TgiRequest, UpstreamSwitch, parse_body
-from kgflow.llm.answer import Answer, AnswerService, AnswerStream
-from kgflow.llm.base import BackendError, BackendUnavailable, GenParams, StreamPiece
-from kgflow.retrieval.engine import NoKnowledgeBase, RetrievalEngine, RetrievalResult
-from kgflow.vectors.embedder import EmbedderMismatch
+from kgflow.llm.base import GenParams, StreamPiece
+from kgflow.retrieval.engine import RetrievalEngine, RetrievalResult
 
 
 @dataclass
@@ -130,18 +129,6 @@ class RequestObserver:
         self.ctx.output_chars = len(answer.text)
 
 
-async def answering(call):
-    """Run an AnswerService call, turning its errors into the API's statuses."""
-    try:
-        return await call
-    except (NoKnowledgeBase, EmbedderMismatch) as e:
-        raise ApiError(503, str(e), "not_ready") from e
-    except BackendUnavailable as e:
-        raise ApiError(503, f"generation backend unavailable: {e}", "overloaded") from e
-    except BackendError as e:
-        raise ApiError(e.status, str(e), "generation") from e
-
-
 Render = Callable[[AnswerStream, StreamPiece, int], dict]  # a stream's n-th piece as the protocol's event body
 
 
@@ -154,9 +141,9 @@ async def respond(gw: Gateway, ctx: RequestContext, obs: RequestObserver, questi
     release = take_slot(gw)
     try:
         if obs.streamed:
-            started = await answering(gw.answers.stream(question, params, departments, history, obs))
+            started = await gw.answers.stream(question, params, departments, history, obs)
             return StreamingResponse(_sse_events(started, render), media_type="text/event-stream")
-        return await answering(gw.answers.answer(question, params, departments, history, obs))
+        return await gw.answers.answer(question, params, departments, history, obs)
     finally:
         release()
 

@@ -9,20 +9,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kgflow.errors import KgflowError
+
 log = logging.getLogger("kgflow.gateway")
 
 _TYPES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
           413: "payload_too_large", 422: "validation", 429: "rate_limited", 503: "overloaded"}
 
 
-class ApiError(Exception):
+class ApiError(KgflowError):
+    """A request the gateway refuses (auth, limits, input): raised by the gateway's own checks."""
+
     def __init__(self, status: int, message: str, error_type: str | None = None,
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.error_type = error_type or _TYPES.get(status, "error")
-        self.headers = headers or {}
+        super().__init__(message, status=status, error_type=error_type or _TYPES.get(status, "error"),
+                         headers=headers)
 
 
 def error_body(message: str, error_type: str) -> dict:
@@ -36,8 +37,10 @@ def error_response(status: int, message: str, error_type: str | None = None,
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, e: ApiError) -> JSONResponse:
+    @app.exception_handler(KgflowError)
+    async def _kgflow(_: Request, e: KgflowError) -> JSONResponse:
+        if e.status >= 500:
+            log.warning("%s: %s", type(e).__name__, e.message)
         return error_response(e.status, e.message, e.error_type, e.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -12,7 +12,7 @@ from kgflow.gateway.deps import Admin, UpstreamBody, body_schema, gateway, guard
 from kgflow.gateway.errors import ApiError
 from kgflow.gateway.requests import UpstreamSwitch
 from kgflow.gateway.schemas import ERRORS, Reloaded, UpstreamSwitched
-from kgflow.gateway.upstream import Upstream
+from kgflow.llm.upstream import Upstream
 from kgflow.retrieval.engine import NoKnowledgeBase
 
 router = APIRouter(tags=["operations"])

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from kgflow import __version__
+from kgflow.answer.service import AnswerStream
 from kgflow.gateway.deps import (
     Caller,
     ChatBody,
@@ -23,7 +24,6 @@ from kgflow.gateway.deps import (
 from kgflow.gateway.errors import ApiError
 from kgflow.gateway.requests import ChatRequest
 from kgflow.gateway.schemas import ERRORS, ChatResponse
-from kgflow.llm.answer import AnswerStream
 from kgflow.llm.base import StreamPiece
 
 router = APIRouter(tags=["OpenAI-compatible"])

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from kgflow import __version__
+from kgflow.answer.service import AnswerStream
 from kgflow.gateway.auth import Principal
 from kgflow.gateway.deps import (
     Caller,
@@ -25,7 +26,6 @@ from kgflow.gateway.deps import (
 from kgflow.gateway.errors import error_body
 from kgflow.gateway.requests import TgiRequest
 from kgflow.gateway.schemas import ERRORS, GenerateResponse, Info, StreamEvent
-from kgflow.llm.answer import AnswerStream
 from kgflow.llm.base import StreamPiece
 from kgflow.retrieval.engine import NoKnowledgeBase
 

@@ -57,7 +57,7 @@ class RetrievalInfo(BaseModel):
 
 
 class Grounding(BaseModel):
-    """What the grounding check did with the generated text (kgflow.llm.grounding)."""
+    """What the grounding check did with the generated text (kgflow.answer.grounding)."""
 
     action: Literal["kept", "rewritten", "refused"]
     reason: str

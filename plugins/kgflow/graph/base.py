@@ -12,6 +12,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from kgflow.config import Settings
+from kgflow.errors import KgflowError
 from kgflow.graph import cypher
 
 # Write order: nodes before the relationships that reference them.
@@ -102,8 +103,9 @@ def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start:start + size]
 
 
-class GraphTransactionTooLarge(Exception):
+class GraphTransactionTooLarge(KgflowError):
     """A load meant to commit at once outgrew what the graph server allows one transaction; nothing changed."""
+    status, error_type = 413, "too_large"
 
 
 SnapshotTable = Literal["entities", "related", "mentions", "chunks"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kgflow.config import REPO_ROOT
+from kgflow.errors import NotStarted
 from kgflow.netutil import free_port
 
 LAUNCHER = REPO_ROOT / "services" / "neo4j" / "target"
@@ -22,7 +23,7 @@ MAIN_CLASS = "io.kgflow.neo4j.Launcher"
 USER = "neo4j"
 
 
-class Neo4jNotStarted(RuntimeError):
+class Neo4jNotStarted(NotStarted):
     """The local Neo4j did not come up; the message names its log."""
 
 
@@ -111,53 +112,3 @@ def local_neo4j(data_dir: Path, port: int | None = None, password: str | None = 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(15)
-
-
-def start_in_background(home: Path, port: int = 7687, timeout_s: float = 180) -> LocalNeo4j:
-    """`kgflow up --graph neo4j`: the server as a service of this home (pid file, log; `kgflow down` stops it),
-    data under <home>/neo4j. The password is the `neo4j_default` Connection's when it has one, else a new
-    one, which the caller writes into the Connection."""
-    from kgflow.orchestration.standalone import AlreadyRunning, pid_alive, running, spawn
-
-    if running("neo4j") is not None:
-        raise AlreadyRunning("Neo4j from this home is already running: use it, or `kgflow down` first")
-    from kgflow.netutil import port_free
-
-    if not port_free(port):
-        raise AlreadyRunning(f"port {port} is in use by another program: choose another with --neo4j-port")
-    password = _connection_password() or new_password()
-    server = LocalNeo4j(port, password, home / "neo4j")
-    log = home / "logs" / "neo4j.log"
-    offset = log.stat().st_size if log.exists() else 0
-    pid, log = spawn("neo4j", launcher_command(server.data_dir, port), env={"KGFLOW_NEO4J_PASSWORD": password})
-    if not wait_ready(log, offset, timeout_s, lambda: pid_alive(pid)):
-        raise Neo4jNotStarted(f"Neo4j did not start on :{port}; see {log}")
-    return server
-
-
-def _connection_password() -> str | None:
-    from airflow.models import Connection
-    from airflow.utils.session import create_session
-
-    from kgflow.config import get_settings
-
-    with create_session() as session:
-        conn = session.query(Connection).filter(Connection.conn_id == get_settings().neo4j_conn_id).first()
-        return conn.password if conn is not None and conn.password else None
-
-
-def write_connection(server: LocalNeo4j) -> None:
-    """Point the `neo4j_default` Connection (metadata database, shown in the UI) at the local server."""
-    from airflow.models import Connection
-    from airflow.utils.session import create_session
-
-    from kgflow.config import get_settings
-
-    conn_id = get_settings().neo4j_conn_id
-    with create_session() as session:
-        conn = session.query(Connection).filter(Connection.conn_id == conn_id).first()
-        if conn is None:
-            conn = Connection(conn_id=conn_id, conn_type="neo4j")
-            session.add(conn)
-        conn.host, conn.port, conn.login, conn.password = "127.0.0.1", server.port, USER, server.password
-        conn.description = "kgflow: the local Neo4j that `kgflow up --graph neo4j` started"

@@ -8,20 +8,23 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kgflow.errors import KgflowError
+
 if TYPE_CHECKING:
     from kgflow.llm.prompts import Prompt
 
 
-class BackendUnavailable(Exception):
+class BackendUnavailable(KgflowError):
     """The model server is down, unreachable or timed out: the gateway answers 503."""
+    status, error_type = 503, "overloaded"
 
 
-class BackendError(Exception):
+class BackendError(KgflowError):
     """The model server answered with an error for this request."""
+    error_type = "generation"
 
     def __init__(self, message: str, status: int = 502) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from kgflow.config import get_settings
+from kgflow.errors import NotStarted
 from kgflow.netutil import free_port, wait_http
 
 
@@ -58,7 +59,7 @@ class LlamaServer:
         self._spawn()
         if not self.wait_ready(timeout_s):
             self.stop()
-            raise RuntimeError(f"llama.cpp server did not start; see {self.log_path}")
+            raise NotStarted(f"llama.cpp server did not start; see {self.log_path}")
         if supervise and self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name=f"llama-supervisor-{self.port}", daemon=True)
             self._watcher.start()

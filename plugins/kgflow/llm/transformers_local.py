@@ -1,7 +1,7 @@
 """A model held in this process (transformers, with or without a LoRA adapter) as an LLM backend.
 
 The refresh gate scores the live model and each candidate before either is served: wrapping them as a
-backend lets the gate ask its questions through the same answer path (kgflow.llm.answer) as the
+backend lets the gate ask its questions through the same answer path (kgflow.answer.service) as the
 gateway. Greedy decoding; stop sequences cut the text the way a server does.
 """
 

@@ -66,7 +66,8 @@ def train_candidate(work: Path, steps: int | None = None, learning_rate: float |
     s = settings or get_settings()
     cfg = TrainConfig(steps=steps or s.train_steps, batch_size=s.train_batch_size, seq_len=s.train_seq_len,
                       learning_rate=learning_rate or s.learning_rate, rank=rank or s.lora_rank,
-                      alpha=2 * (rank or s.lora_rank), dropout=s.lora_dropout, checkpoint_every=s.checkpoint_every)
+                      alpha=s.lora_alpha if rank is None else round(s.lora_alpha * rank / s.lora_rank),
+                      dropout=s.lora_dropout, checkpoint_every=s.checkpoint_every)
     t0 = time.perf_counter()
     base = hf_base_dir()
     load_s = time.perf_counter() - t0

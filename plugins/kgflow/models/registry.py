@@ -13,13 +13,15 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from kgflow.errors import KgflowError
 from kgflow.fsutil import atomic_write_text
 
 STATUSES = ("candidate", "live", "rejected", "retired")
 
 
-class RegistryError(Exception):
-    pass
+class RegistryError(KgflowError):
+    """A model version that does not exist, or a status it cannot take."""
+    status, error_type = 409, "registry"
 
 
 class ModelRegistry:

@@ -35,6 +35,7 @@ from pathlib import Path
 import fsspec
 
 from kgflow.config import Settings
+from kgflow.errors import KgflowError
 from kgflow.graph.base import GraphBatch
 from kgflow.ids import sha256_stream
 from kgflow.vectors.index_store import CURRENT, VectorIndexStore
@@ -48,8 +49,9 @@ CHUNK = 1 << 20
 NEO4J_EXPORT = "neo4j"
 
 
-class BackupError(Exception):
+class BackupError(KgflowError):
     """A backup could not be taken or an archive cannot be restored; the message says why and what to do."""
+    status, error_type = 500, "backup"
 
 
 @dataclass(frozen=True)

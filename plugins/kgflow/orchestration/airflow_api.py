@@ -10,16 +10,19 @@ from typing import Any
 
 import httpx
 
+from kgflow.errors import KgflowError
+
 FINISHED = {"success", "failed"}
 
 
-class AirflowApiError(RuntimeError):
-    """A refusal or an unreachable API; the message is one actionable line. `status`: the HTTP status of
-    a refusal (None when there was no answer)."""
+class AirflowApiError(KgflowError, RuntimeError):
+    """A refusal or an unreachable API; the message is one actionable line. `airflow_status`: the HTTP status
+    of Airflow's refusal (None when there was no answer)."""
+    status, error_type = 502, "airflow"
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.airflow_status = status
 
 
 @dataclass
@@ -69,7 +72,7 @@ class AirflowApi:
         try:
             return self._request("GET", f"/api/v2/dags/{dag_id}")
         except AirflowApiError as e:
-            if e.status == 404:
+            if e.airflow_status == 404:
                 raise AirflowApiError(f"Airflow at {self.url} has no DAG {dag_id!r}: see the DAGs page for the "
                                       "ids (knowledge_ingest, model_refresh, model_deploy, kb_backup, ...)") from None
             raise

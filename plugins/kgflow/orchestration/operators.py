@@ -9,6 +9,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk.exceptions import AirflowSkipException
 
 from kgflow.config import REPO_ROOT
+from kgflow.etl.session import SPARK_CONF
 from kgflow.ingest.steps import pending_documents
 from kgflow.orchestration.runtime import prepare_env
 
@@ -24,14 +25,11 @@ DRIVER_JVM_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 class SparkStageOperator(SparkSubmitOperator):
     """spark-submit spark_jobs/<job>.py --run-dir <run>; works the same against local[*] or a cluster."""
 
-    def __init__(self, *, job: str, run_dir: str, publish_only: bool = False, **kwargs) -> None:
-        kwargs.setdefault("conn_id", "spark_default")
+    def __init__(self, *, job: str, run_dir: str, conn_id: str, publish_only: bool = False, **kwargs) -> None:
+        kwargs["conn_id"] = conn_id  # KGFLOW_SPARK_CONN_ID, from the DAG file
         kwargs.setdefault("name", f"kgflow-{job}")
-        kwargs.setdefault("conf", {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
-                                   # staged tables hold document text: Hadoop's own umask (022) would open them
-                                   "spark.hadoop.fs.permissions.umask-mode": "077",
-                                   "spark.driver.extraJavaOptions": " ".join((
-                                       f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J}", *DRIVER_JVM_FLAGS))})
+        kwargs.setdefault("conf", {**SPARK_CONF, "spark.driver.extraJavaOptions": " ".join((
+            f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J}", *DRIVER_JVM_FLAGS))})
         super().__init__(application=str(SPARK_JOBS / f"{job}.py"), application_args=["--run-dir", run_dir],
                          **kwargs)
         self.publish_only = publish_only  # a stage whose output only a publish uses: a dry run skips it

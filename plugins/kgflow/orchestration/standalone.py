@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from kgflow.config import get_settings
+from kgflow.errors import KgflowError, NotStarted
+from kgflow.graph.neo4j_server import USER, LocalNeo4j, Neo4jNotStarted, launcher_command, new_password, wait_ready
 from kgflow.netutil import port_free, wait_http
 from kgflow.orchestration.airflow_home import airflow_env, ensure_connections, ensure_metadata_db
 
@@ -33,8 +35,9 @@ def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple
     return proc.pid, log
 
 
-class AlreadyRunning(RuntimeError):
+class AlreadyRunning(KgflowError, RuntimeError):
     """A service this home started is up already, or its port is taken; the message says what to do."""
+    status, error_type = 409, "conflict"
 
 
 def api_env(port: int) -> dict[str, str]:
@@ -66,7 +69,7 @@ def start(port: int = 8080) -> dict:
     os.environ.update(api_env(port))
     pid, log = spawn("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"])
     if not wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 180, lambda: pid_alive(pid)):
-        raise RuntimeError(f"Airflow did not become healthy; see {log}")
+        raise NotStarted(f"Airflow did not become healthy; see {log}")
     (_run_dir() / "airflow.json").write_text(json.dumps({"url": f"http://127.0.0.1:{port}", "pid": pid}))
     password = admin_password(Path(env["AIRFLOW_HOME"])) or "(see log)"
     return {"pid": pid, "log": str(log), "password": password}
@@ -145,3 +148,47 @@ def stop(name: str, grace_s: float = 30) -> str:
 
 def stop_all() -> dict[str, str]:
     return {p.stem: stop(p.stem) for p in sorted(_run_dir().glob("*.pid"))}
+
+
+# ---- `kgflow up --graph neo4j`: the local Neo4j as a service of this home ----------------------------
+
+def start_in_background(home: Path, port: int = 7687, timeout_s: float = 180) -> LocalNeo4j:
+    """`kgflow up --graph neo4j`: the server as a service of this home (pid file, log; `kgflow down` stops it),
+    data under <home>/neo4j. The password is the `neo4j_default` Connection's when it has one, else a new
+    one, which the caller writes into the Connection."""
+    if running("neo4j") is not None:
+        raise AlreadyRunning("Neo4j from this home is already running: use it, or `kgflow down` first")
+    if not port_free(port):
+        raise AlreadyRunning(f"port {port} is in use by another program: choose another with --neo4j-port")
+    password = _connection_password() or new_password()
+    server = LocalNeo4j(port, password, home / "neo4j")
+    log = home / "logs" / "neo4j.log"
+    offset = log.stat().st_size if log.exists() else 0
+    pid, log = spawn("neo4j", launcher_command(server.data_dir, port), env={"KGFLOW_NEO4J_PASSWORD": password})
+    if not wait_ready(log, offset, timeout_s, lambda: pid_alive(pid)):
+        raise Neo4jNotStarted(f"Neo4j did not start on :{port}; see {log}")
+    return server
+
+
+def _connection_password() -> str | None:
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        conn = session.query(Connection).filter(Connection.conn_id == get_settings().neo4j_conn_id).first()
+        return conn.password if conn is not None and conn.password else None
+
+
+def write_connection(server: LocalNeo4j) -> None:
+    """Point the `neo4j_default` Connection (metadata database, shown in the UI) at the local server."""
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    conn_id = get_settings().neo4j_conn_id
+    with create_session() as session:
+        conn = session.query(Connection).filter(Connection.conn_id == conn_id).first()
+        if conn is None:
+            conn = Connection(conn_id=conn_id, conn_type="neo4j")
+            session.add(conn)
+        conn.host, conn.port, conn.login, conn.password = "127.0.0.1", server.port, USER, server.password
+        conn.description = "kgflow: the local Neo4j that `kgflow up --graph neo4j` started"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from kgflow.errors import KgflowError
 from kgflow.schemas import load_json
 
 REASONS: dict[str, str] = load_json("quarantine_reasons.json")
 
 
-class QuarantineError(Exception):
+class QuarantineError(KgflowError):
     """A document that cannot be ingested; it stays where it is and is recorded with its reason."""
+    status, error_type = 422, "quarantined"
 
     def __init__(self, reason: str, detail: str) -> None:
         if reason not in REASONS:

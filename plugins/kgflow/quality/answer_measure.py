@@ -19,9 +19,9 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 
-from kgflow.llm.answer import Answer, AnswerService
+from kgflow.answer.grounding import is_refusal
+from kgflow.answer.service import Answer, AnswerService
 from kgflow.llm.base import GenParams, LLMBackend
-from kgflow.llm.grounding import is_refusal
 from kgflow.llm.prompts import ModelKind
 from kgflow.quality.gate import GoldenItem
 

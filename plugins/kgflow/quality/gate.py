@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kgflow.config import Settings
+from kgflow.errors import KgflowError
 from kgflow.quality.answer_recall import answer_recall, context_within
 
 log = logging.getLogger("kgflow.quality")
 
 
-class QualityGateFailed(Exception):
+class QualityGateFailed(KgflowError):
     """The candidate answers the golden questions worse than the live version: not published."""
+    status, error_type = 409, "quality_gate"
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,19 @@ from typing import Any
 import pandas as pd
 
 from kgflow.config import Settings
+from kgflow.errors import KgflowError
 from kgflow.nlp.pipeline import allowed_labels
 
 
-class ValidationFailed(Exception):
+class ValidationFailed(KgflowError):
     """A staged table broke its suite: publishing stops, the staged data stays for inspection."""
+    status, error_type = 422, "invalid_data"
 
 
 class BoundBroken(ValidationFailed):
     """kgflow broke a bound it keeps itself (an expectation with "kept_by"): an internal error, with the
     documents and the rule, never a quarantine. `result` is what the task reports (metrics, CLI)."""
+    status, error_type = 500, "internal"
 
     def __init__(self, message: str, rows: list[dict]) -> None:
         super().__init__(message)

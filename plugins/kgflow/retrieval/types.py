@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kgflow.errors import KgflowError
 from kgflow.retrieval.graph_view import ChunkInfo, GraphView
 from kgflow.sources.policy import ALL, may_read
 from kgflow.vectors.index_store import VectorIndex
@@ -14,8 +15,9 @@ from kgflow.vectors.index_store import VectorIndex
 GRAPH_ANSWER_SOURCE = "graph_answer"  # `sources` of a chunk cited only because the graph's answer rests on it
 
 
-class NoKnowledgeBase(Exception):
+class NoKnowledgeBase(KgflowError):
     """Nothing has been published yet."""
+    status, error_type = 503, "not_ready"
 
 
 @dataclass(frozen=True)

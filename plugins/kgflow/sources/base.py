@@ -17,19 +17,24 @@ from typing import BinaryIO
 from urllib.parse import quote, unquote
 
 from kgflow.config import SourceConfig
+from kgflow.errors import KgflowError
 from kgflow.ids import sha256_stream, stable_id
 from kgflow.sources.policy import DepartmentMapping, InvalidDepartment
 
 
-class SourceRefused(Exception):
+class SourceRefused(KgflowError):
     """The configured source itself may not be read (a run-level configuration error)."""
+    status, error_type = 403, "forbidden"
 
 
-class PathEscape(OSError):
+class PathEscape(KgflowError, OSError):
     """A relative path that would leave the source root (.., an absolute path, a link pointing out)."""
+    status, error_type = 403, "forbidden"
 
 
-class FileTooLarge(OSError):
+class FileTooLarge(KgflowError, OSError):
+    status, error_type = 413, "payload_too_large"
+
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(errno.EFBIG, f"{size} bytes exceeds the limit of {limit}")
         self.size, self.limit = size, limit

@@ -15,13 +15,16 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from kgflow.errors import KgflowError
+
 ALL = "*"
 DEPARTMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ROOT = "root"  # department label of root files when no root department is configured
 
 
-class InvalidDepartment(ValueError):
+class InvalidDepartment(KgflowError, ValueError):
     """A folder whose name cannot be a department: its documents are quarantined, never published."""
+    status, error_type = 400, "bad_request"
 
 
 def valid_department(name: object) -> bool:

@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from kgflow.config import offline_env
+from kgflow.errors import KgflowError
 
 Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
 BACKENDS: tuple[str, ...] = ("torch", "torch-bf16", "onnx", "onnx-int8")
@@ -34,12 +35,14 @@ SPACE = {"torch": "float", "torch-bf16": "float", "onnx": "float", "onnx-int8": 
 INT8_TARGETS = ("avx512_vnni", "avx2")
 
 
-class EmbedderUnavailable(RuntimeError):
+class EmbedderUnavailable(KgflowError, RuntimeError):
     """The chosen variant's files are missing; the message says how to make them."""
+    status, error_type = 503, "not_ready"
 
 
-class EmbedderMismatch(RuntimeError):
+class EmbedderMismatch(KgflowError, RuntimeError):
     """Vectors of one variant searched with a query of another."""
+    status, error_type = 503, "not_ready"
 
 
 def model_path(name: str) -> str:

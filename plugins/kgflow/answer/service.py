@@ -3,7 +3,7 @@
 Every gateway route (TGI's generate and stream, OpenAI's chat, streamed or not), the refresh gate, the deploy
 smoke test (through the gateway) and the answer bench go through `AnswerService`. The engine is asked for the
 whole answer (its own token counts come with it, so no second engine call is needed for usage), which is then
-checked against its evidence (kgflow.llm.grounding) before a byte of it leaves: a streamed answer is the
+checked against its evidence (kgflow.answer.grounding) before a byte of it leaves: a streamed answer is the
 checked answer sent in pieces, so streamed and whole answers are the same text.
 
 Failover: an engine that is down, times out or fails with a server error is retried on the fallback engine
@@ -14,17 +14,16 @@ What the gateway measures and audits hangs on an `AnswerObserver`, called at the
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from starlette.concurrency import run_in_threadpool
-
+from kgflow.answer.grounding import Verdict, ground, unsupported_claims
 from kgflow.llm import prompts
 from kgflow.llm.base import BackendError, BackendUnavailable, Generation, GenParams, LLMBackend, StreamPiece
-from kgflow.llm.grounding import Verdict, ground, unsupported_claims
 from kgflow.llm.prompts import ModelKind, build_prompt
 from kgflow.nlp.pii import mask_pii
 from kgflow.retrieval.types import RetrievalResult
@@ -113,13 +112,13 @@ class AnswerService:
         """The whole, grounded answer. Raises BackendUnavailable when neither engine can answer."""
         obs = observer or self.observer
         start = time.perf_counter()
-        r = await run_in_threadpool(self.engine.retrieve, question, departments)
+        r = await asyncio.to_thread(self.engine.retrieve, question, departments)
         retrieved = time.perf_counter()
         obs.retrieved(r)
         engine, gen = await self._generate(build_prompt(question, r, self.kind, history), params, obs)
         generated = time.perf_counter()
         generated_text = mask_pii(gen.text)[0]
-        g = await run_in_threadpool(self._ground, question, generated_text, r)
+        g = await asyncio.to_thread(self._ground, question, generated_text, r)
         answer = Answer(g.text, r, gen.finish_reason, gen.generated_tokens, gen.prompt_tokens or None, g.verdict,
                         engine, generated_text, {"retrieval": (retrieved - start) * 1e3,
                                                  "generation": (generated - retrieved) * 1e3,
