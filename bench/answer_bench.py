@@ -95,7 +95,7 @@ def main() -> None:
         work = refresh.work_dir(f"answer-bench-{time.strftime('%Y%m%dT%H%M%S')}", s)  # fresh: no checkpoint to resume
         t0 = time.perf_counter()
         snap = refresh.build_dataset(work, s)
-        train = refresh.train_candidate(work, steps=args.refresh_steps, settings=s)
+        train = refresh.train_candidate(work, s, steps=args.refresh_steps)
         t1 = time.perf_counter()
         gate = refresh.evaluate_candidate(work, s)
         t2 = time.perf_counter()
@@ -111,7 +111,7 @@ def main() -> None:
                      "held-out loss"], score_rows))
         print(f"gate: {'PASSED' if gate['passed'] else 'REJECTED'} {gate['reasons']}")
         # the candidate as it would be served: its GGUF adapter on the packaged model in llama.cpp
-        lora = refresh.export_candidate(work)
+        lora = refresh.export_candidate(work, s)
         server = LlamaServer(threads=os.cpu_count(), n_ctx=s.llm_n_ctx, lora_path=str(lora)).start(supervise=False)
         try:
             t0 = time.perf_counter()

@@ -61,19 +61,19 @@ def main() -> None:
 
     # ---- refresh, stage by stage, standalone ----
     t: dict[str, float] = {}
-    work = refresh.work_dir("bench-standalone")
+    work = refresh.work_dir("bench-standalone", s)
     with timed(t, "build_dataset"):
-        snapshot = refresh.build_dataset(work)
+        snapshot = refresh.build_dataset(work, s)
     with timed(t, "base_prepare"):
-        hf_base_dir()
+        hf_base_dir(s)
     with timed(t, "train"):
-        train = refresh.train_candidate(work, steps=args.steps, learning_rate=args.learning_rate)
+        train = refresh.train_candidate(work, s, steps=args.steps, learning_rate=args.learning_rate)
     with timed(t, "export"):
-        refresh.export_candidate(work)
+        refresh.export_candidate(work, s)
     with timed(t, "evaluate"):
-        gate = refresh.evaluate_candidate(work)
+        gate = refresh.evaluate_candidate(work, s)
     with timed(t, "register"):
-        entry = refresh.register_candidate(work, "bench-standalone")
+        entry = refresh.register_candidate(work, "bench-standalone", s)
 
     # ---- the same stages inside the model_refresh DAG (base already prepared: cached) ----
     with timed(t, "dag"):
@@ -81,7 +81,7 @@ def main() -> None:
     assert str(run.state) == "success", {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     task_s = {ti.task_id: (ti.end_date - ti.start_date).total_seconds() for ti in run.get_task_instances()
               if ti.start_date and ti.end_date}
-    reg = refresh.registry()
+    reg = refresh.registry(s)
     second = reg.versions()[-1]["version"]
 
     stages = {"build_dataset": "build_dataset", "base_prepare": None, "train": "train", "export": "export_gguf",
@@ -105,13 +105,13 @@ def main() -> None:
     try:
         with running_gateway(settings_for(home, boot.url)) as (url, _):
             os.environ["KGFLOW_GATEWAY_URL"] = url
-            blue_green(entry["version"], reg, deployer, drain_s=1)
+            blue_green(entry["version"], reg, deployer, s, drain_s=1)
             boot.stop()
             with LoadGenerator(url, max_requests=10_000, max_seconds=args.baseline_seconds) as base_load:
                 time.sleep(args.baseline_seconds)
             loads.append(load_row("no deploy (baseline)", base_load))
-            for name, deploy in ((f"blue/green -> {second}", lambda: blue_green(second, reg, deployer, drain_s=3)),
-                                 ("rollback -> previous live", lambda: rollback(reg, deployer))):
+            for name, deploy in ((f"blue/green -> {second}", lambda: blue_green(second, reg, deployer, s, drain_s=3)),
+                                 ("rollback -> previous live", lambda: rollback(reg, deployer, s))):
                 with LoadGenerator(url, max_requests=10_000, max_seconds=600) as load:
                     time.sleep(2)
                     result = deploy()

@@ -63,8 +63,8 @@ def _staged_run(run: Path) -> None:
 
 
 def _load_in_process(home: Path, run: Path) -> subprocess.Popen:
-    code = ("import sys; from pathlib import Path; from kgflow.ingest import steps; "
-            "steps.load_graph(Path(sys.argv[1]))")
+    code = ("import sys; from pathlib import Path; from kgflow.config import get_settings; "
+            "from kgflow.ingest import steps; steps.load_graph(Path(sys.argv[1]), get_settings())")
     return subprocess.Popen([sys.executable, "-c", code, str(run)], env={**os.environ, "KGFLOW_HOME": str(home)})
 
 

@@ -44,7 +44,7 @@ def monkeypatch_module():
 def refreshed(env) -> dict:
     run = run_dag("model_refresh", {"steps": 3, "learning_rate": 5e-4, "lora_rank": 8})
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    return {"run": run, "states": states, "registry": refresh.registry()}
+    return {"run": run, "states": states, "registry": refresh.registry(get_settings())}
 
 
 def test_refresh_registers_a_candidate_with_metrics(refreshed):
@@ -63,7 +63,7 @@ def test_training_examples_are_prompted_as_the_gateway_prompts_them(refreshed):
     from kgflow.retrieval.engine import RetrievalEngine
 
     s = get_settings()
-    record = json.loads((refresh.work_dir(refreshed["run"].run_id) / "dataset.json").read_text())[0]
+    record = json.loads((refresh.work_dir(refreshed["run"].run_id, get_settings()) / "dataset.json").read_text())[0]
     r = RetrievalEngine(s).retrieve(record["question"])
     assert record["prompt"] == build_prompt(record["question"], r, s.llm_model_kind).text
     assert record["completion"].strip().startswith(record["expected"])
@@ -71,7 +71,7 @@ def test_training_examples_are_prompted_as_the_gateway_prompts_them(refreshed):
 
 def test_training_set_holds_no_pii(refreshed, knowledge_base):
     truth = json.loads((knowledge_base / "ground_truth.json").read_text())
-    work = refresh.work_dir(refreshed["run"].run_id)
+    work = refresh.work_dir(refreshed["run"].run_id, get_settings())
     text = (work / "dataset.json").read_text()
     assert not [p["value"] for p in truth["pii"] if p["value"] in text]
     records = json.loads(text)
@@ -94,19 +94,20 @@ def test_gate_rejects_a_broken_candidate(refreshed, tmp_path):
     weights = load_file(broken / "adapter_model.safetensors")
     save_file({k: (v * 300 if "lora_B" in k else torch.randn_like(v) * 3) for k, v in weights.items()},
               broken / "adapter_model.safetensors")
-    work = refresh.work_dir(refreshed["run"].run_id)
+    work = refresh.work_dir(refreshed["run"].run_id, get_settings())
     s = get_settings()
-    decision = evaluate(hf_base_dir(), broken, None, refresh.load_dataset(work), load_golden(s.golden_path),
+    decision = evaluate(hf_base_dir(s), broken, None, refresh.load_dataset(work), load_golden(s.golden_path),
                         RetrievalEngine(s), s.llm_model_kind, 0.0, 0.0, 1)
     assert not decision.passed and "loss" in decision.reasons[0]
 
 
 def test_interrupted_training_resumes_from_its_checkpoint(refreshed):
-    work = refresh.work_dir("resume-test")
-    shutil.copy2(refresh.work_dir(refreshed["run"].run_id) / "dataset.json", work / "dataset.json")
-    first = refresh.train_candidate(work, steps=2, stop_after=1)
+    s = get_settings()
+    work = refresh.work_dir("resume-test", s)
+    shutil.copy2(refresh.work_dir(refreshed["run"].run_id, s) / "dataset.json", work / "dataset.json")
+    first = refresh.train_candidate(work, s, steps=2, stop_after=1)
     assert (first["interrupted_at"], first["resumed_from"]) == (1, 0)
-    second = refresh.train_candidate(work, steps=2)
+    second = refresh.train_candidate(work, s, steps=2)
     assert second["resumed_from"] == 1 and (work / "candidate" / "adapter").exists()
 
 
@@ -135,11 +136,11 @@ def _upstream(url: str) -> str:
 
 def test_blue_green_deploy_swaps_the_model_under_load_without_failed_requests(deployment):
     reg, dep, (first, second) = deployment["registry"], deployment["deployer"], deployment["versions"]
-    blue_green(first, reg, dep, drain_s=2)
+    blue_green(first, reg, dep, get_settings(), drain_s=2)
     assert _upstream(deployment["url"]) == first and reg.live()["version"] == first
     with LoadGenerator(deployment["url"]) as load:
         time.sleep(1)
-        result = blue_green(second, reg, dep, drain_s=3)
+        result = blue_green(second, reg, dep, get_settings(), drain_s=3)
         time.sleep(1)
     assert load.statuses and set(load.statuses) == {200}, load.statuses
     assert result["previous"] == first and _upstream(deployment["url"]) == second
@@ -168,4 +169,4 @@ def test_rollback_with_no_earlier_version_fails_loudly(tmp_path):
     from kgflow.models.registry import ModelRegistry
 
     with pytest.raises(DeployError, match="no earlier live version"):
-        rollback(ModelRegistry(tmp_path / "reg"), LocalDeployer(tmp_path / "dep"))
+        rollback(ModelRegistry(tmp_path / "reg"), LocalDeployer(tmp_path / "dep"), get_settings())

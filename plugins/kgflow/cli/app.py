@@ -185,12 +185,13 @@ def up(
         from kgflow.orchestration.standalone import start_in_background, write_connection
 
         ensure_connections()
-        server = start_in_background(get_settings().home, neo4j_port)
-        write_connection(server)
+        s = get_settings()
+        server = start_in_background(s.home, s.neo4j_conn_id, neo4j_port)
+        write_connection(server, s.neo4j_conn_id)
         os.environ["KGFLOW_GRAPH_BACKEND"] = "neo4j"  # the Airflow started below runs its DAGs on it
         console.print(f"Neo4j 5.26: {server.bolt_url} (Connection neo4j_default; data in {server.data_dir}); "
                       "export KGFLOW_GRAPH_BACKEND=neo4j for the CLI too", soft_wrap=True)
-    info = start(port)
+    info = start(get_settings().home, port)
     console.print(f"Airflow UI: http://127.0.0.1:{port}  user: admin  password: {info['password']}")
     console.print(f"logs: {info['log']}   stop with: kgflow down")
 
@@ -218,7 +219,7 @@ def trigger(
         fail(f"--conf is not JSON ({e.msg} at {e.pos}): give an object such as '{{\"dry_run\": true}}'")
     if not isinstance(params, dict):
         fail("--conf must be a JSON object of the DAG's params, such as '{\"dry_run\": true}'")
-    url = url or local_api_url()
+    url = url or local_api_url(get_settings().home)
     if url is None:
         fail("no Airflow started by `kgflow up` in this home: start it with `kgflow up`, or give --url")
     password = password or admin_password(Path(airflow_env()["AIRFLOW_HOME"])) or ""
@@ -245,7 +246,7 @@ def down() -> None:
     """Stop everything `kgflow up` / `kgflow serve --background` started."""
     from kgflow.orchestration.standalone import stop_all
 
-    stopped = stop_all()
+    stopped = stop_all(get_settings().home)
     for name, result in stopped.items():
         console.print(f"{name}: {result}")
     if not stopped:
@@ -278,7 +279,7 @@ def serve(
         from kgflow.llm.llamacpp_server import LlamaServer
 
         llama = LlamaServer(s.llm_model_path, n_ctx=s.llm_n_ctx)
-        pid, log = spawn("llama-server", llama.command())
+        pid, log = spawn(s.home, "llama-server", llama.command())
         if not wait_http(f"{llama.url}/v1/models", 180, lambda: pid_alive(pid)):
             raise typer.Exit(f"llama.cpp server did not start; see {log}")
         env["KGFLOW_LLM_URL"] = llama.url
@@ -292,7 +293,7 @@ def serve(
     cmd = [sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory", "--host", host,
            "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
     if background:
-        pid, log = spawn("gateway", cmd, env)
+        pid, log = spawn(s.home, "gateway", cmd, env)
         if not wait_http(f"http://{host}:{port}/health", 180, lambda: pid_alive(pid)):
             raise typer.Exit(f"gateway did not become healthy; see {log}")
         console.print(f"gateway on http://{host}:{port}, {workers} workers (pid {pid}, log {log})")
@@ -400,15 +401,15 @@ def demo(
     ingest(source="", full_rebuild=False, dry_run=False, max_documents=None, max_quarantine_share=None)
     recall()
     port = 8090
-    stop("gateway")
-    stop("llama-server")
+    stop(s.home, "gateway")
+    stop(s.home, "llama-server")
     serve(host="127.0.0.1", port=port, background=True)
     try:
         ask(question, url=f"http://127.0.0.1:{port}", department=None, max_new_tokens=64)
     finally:
         if not keep_serving:
-            stop("gateway")
-            stop("llama-server")
+            stop(s.home, "gateway")
+            stop(s.home, "llama-server")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from kgflow.config import Settings, get_settings
+from kgflow.config import Settings
 from kgflow.deploy.base import Deployer, DeployError, Endpoint
 from kgflow.llm.upstream import Upstream, UpstreamFile
 from kgflow.models.registry import ModelRegistry
@@ -94,10 +94,10 @@ def smoke_test(gateway_url: str, max_latency_s: float, questions: list[str], hea
     return {**summary, "max_latency_s": round(max(latencies), 3), "answers": m.answers}
 
 
-def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settings: Settings | None = None,
+def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settings: Settings,
                drain_s: float = 5.0, promote: bool = True) -> dict:
     """Deploy `version` ("base" = the plain packaged model). Raises DeployError after rolling back."""
-    s = settings or get_settings()
+    s = settings
     backend = deployer.backend
     artefacts = None if version == "base" else registry.path(version)
     old = deployer.live()
@@ -152,8 +152,8 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
             "previous": old.version if old else None}
 
 
-def make_deployer(settings: Settings | None = None) -> Deployer:
-    s = settings or get_settings()
+def make_deployer(settings: Settings) -> Deployer:
+    s = settings
     state = s.home / "deploy"
     if s.deployer == "docker":
         from kgflow.deploy.docker import DockerDeployer
@@ -174,8 +174,7 @@ def make_deployer(settings: Settings | None = None) -> Deployer:
     return LocalDeployer(state, n_ctx=s.llm_n_ctx, model_path=s.llm_model_path)
 
 
-def rollback(registry: ModelRegistry, deployer: Deployer, to: str | None = None,
-             settings: Settings | None = None) -> dict:
+def rollback(registry: ModelRegistry, deployer: Deployer, settings: Settings, to: str | None = None) -> dict:
     """Redeploy an earlier live version (default: the one before the current live)."""
     target = registry.get(to) if to else registry.previous_live()
     if target is None:

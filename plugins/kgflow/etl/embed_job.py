@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from kgflow.config import Settings
+
 VECTORS_DDL = "chunk_id STRING, vector ARRAY<FLOAT>"
 
 
@@ -32,12 +34,10 @@ def embed_partition(name: str, backend: str, threads: int, batch_size: int) -> c
     return run
 
 
-def run(spark, run_dir: Path) -> dict[str, int]:
-    from kgflow.config import get_settings
+def run(spark, run_dir: Path, s: Settings) -> dict[str, int]:
     from kgflow.etl.session import output_partitions
     from kgflow.vectors.embedder import resolve
 
-    s = get_settings()
     backend = resolve(s.embedder_backend, "batch")  # once, on the driver: one variant for the whole run
     # a chunk is embedded as it is found: its document's title and its section path before its text
     titles = spark.read.parquet(str(run_dir / "documents")).select("doc_id", "title")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kgflow.config import Settings
 from kgflow.schemas import columns
 
 EXTRACTED_DDL = (
@@ -51,13 +52,11 @@ def extract_partition(max_entity_chars: int, glossary_dir: str | None):
     return run
 
 
-def run(spark, run_dir: Path) -> dict[str, int]:
+def run(spark, run_dir: Path, s: Settings) -> dict[str, int]:
     from pyspark.sql import functions as F
 
-    from kgflow.config import get_settings
     from kgflow.etl.session import output_partitions
 
-    s = get_settings()
     chunks = spark.read.parquet(str(run_dir / "chunks"))
     n_docs = chunks.select("doc_id").distinct().count()
     # whole documents per partition (surname resolution is per document), in reading order

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from kgflow.config import get_settings
+from kgflow.config import Settings
 from kgflow.logs import bound
 from kgflow.schemas import columns
 
@@ -46,7 +46,7 @@ def parse_row(row, sources: dict, limits, options: dict):
     return parse_document(data, file_name(row.rel_path), row.doc_id, limits, **options)
 
 
-def parse_partition(run_dir: str, limits, options: dict, memory_mb: int) -> callable:
+def parse_partition(run_dir: str, limits, options: dict, memory_mb: int, s: Settings) -> callable:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from pathlib import Path
 
@@ -57,7 +57,7 @@ def parse_partition(run_dir: str, limits, options: dict, memory_mb: int) -> call
         offline_env()
         bound_memory(memory_mb)
         # each executor opens the run's sources itself (an S3 client here, not on the driver)
-        sources = run_sources(Path(run_dir), get_settings())
+        sources = run_sources(Path(run_dir), s)  # the driver's settings, shipped with the closure
         for batch in batches:
             out = []
             for row in batch.itertuples(index=False):
@@ -77,13 +77,12 @@ def parse_partition(run_dir: str, limits, options: dict, memory_mb: int) -> call
     return run
 
 
-def run(spark, run_dir) -> dict[str, int]:
+def run(spark, run_dir, s: Settings) -> dict[str, int]:
     from pyspark.sql import functions as F
 
     from kgflow.etl.session import output_partitions
     from kgflow.parse.sniff import Limits
 
-    s = get_settings()
     limits = Limits.from_settings(s)
     options = {"max_chars": s.chunk_max_chars, "new_after": s.chunk_new_after_chars,
                 "overlap": s.chunk_overlap_chars, "languages": tuple(s.document_languages), "chunker": s.chunker}
@@ -91,7 +90,7 @@ def run(spark, run_dir) -> dict[str, int]:
     n = changes.count()
     # one document per task slot, spread evenly: parse cost is per document, not per byte
     parsed = changes.repartition(output_partitions(spark, n, per_core=4)).mapInPandas(
-        parse_partition(str(run_dir), limits, options, s.parse_worker_memory_mb), schema=PARSED_DDL).cache()
+        parse_partition(str(run_dir), limits, options, s.parse_worker_memory_mb, s), schema=PARSED_DDL).cache()
     ok = parsed.filter(F.col("reason").isNull())
     docs = ok.select("doc_id", "uri", "title", "tags", "sha256", "department", "acl", "format", "size_bytes",
                      "n_elements", F.size("chunks").cast("int").alias("n_chunks"), "duplicate_of")

@@ -1,11 +1,11 @@
-"""SparkSession for kgflow jobs: spark-submit decides the master; standalone runs use config's."""
+"""SparkSession for kgflow jobs: spark-submit decides the master; a session made without it names one."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from kgflow.config import get_settings, offline_env
+from kgflow.config import offline_env
 
 # The one place kgflow's Spark settings live: spark-submit passes them (SparkStageOperator's conf), and a
 # session made without spark-submit (benches, the job tests) sets the same.
@@ -18,14 +18,13 @@ SPARK_CONF = {
 }
 
 
-def spark_session(app_name: str):
+def spark_session(app_name: str, master: str = "local[*]"):
     from pyspark.sql import SparkSession
 
     offline_env()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # under spark-submit, prepare_env set it already
     builder = SparkSession.builder.appName(app_name)
     if not os.environ.get("PYSPARK_GATEWAY_PORT"):  # not under spark-submit: pick the master ourselves
-        master = get_settings().spark_master
         if master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # in-process Spark stays off the network
         builder = builder.master(master)
@@ -37,23 +36,3 @@ def spark_session(app_name: str):
 def output_partitions(spark, n_rows: int, per_core: int = 2) -> int:
     cores = spark.sparkContext.defaultParallelism
     return max(1, min(n_rows, cores * per_core))
-
-
-def submit_main(app_name: str, job) -> None:
-    """Body of a spark_jobs/ entry point: parse --run-dir, run the job, print its counts as JSON."""
-    import argparse
-    import json
-    from pathlib import Path
-
-    ap = argparse.ArgumentParser(prog=app_name)
-    ap.add_argument("--run-dir", required=True, type=Path)
-    args = ap.parse_args()
-    from kgflow.logs import bind, configure
-
-    configure(f"spark:{app_name}")
-    bind(run_id=args.run_dir.name)  # the run directory is named after the Airflow run
-    spark = spark_session(app_name)
-    try:
-        print(json.dumps({"job": app_name, **job.run(spark, args.run_dir)}))
-    finally:
-        spark.stop()

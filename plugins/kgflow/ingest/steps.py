@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kgflow.config import Settings, get_settings
+from kgflow.config import Settings
 from kgflow.fsutil import atomic_path
 from kgflow.graph import GraphBatch, GraphStore, open_graph_store, promote_graph, staged_graph
 from kgflow.ingest.isolate import documents_of_rows, drop_documents, quarantine_rows, write_table
@@ -48,13 +48,13 @@ def forbidden_paths(s: Settings) -> list[Path]:
     return paths
 
 
-def discover(run_id: str, source: str | None = None, full_rebuild: bool = False,
-             max_documents: int | None = None, settings: Settings | None = None) -> dict:
+def discover(run_id: str, settings: Settings, source: str | None = None, full_rebuild: bool = False,
+             max_documents: int | None = None) -> dict:
     """List the run's sources (all configured ones, or the one named), diff them against the manifest.
 
     The sources scanned are saved with the run (`sources.json`): the Spark stages rebuild them from it on
     every executor and read each document through its own source."""
-    s = settings or get_settings()
+    s = settings
     configs = select_sources(s, source)
     forbidden = forbidden_paths(s)
     sources = [open_source(c, s, forbidden) for c in configs]
@@ -91,7 +91,7 @@ def staged_tables(run: Path) -> dict[str, pd.DataFrame]:
     return {name: read_table(run, name) for name in STAGED}
 
 
-def validate(run: Path, max_rounds: int = 3, settings: Settings | None = None) -> dict:
+def validate(run: Path, settings: Settings, max_rounds: int = 3) -> dict:
     """Great Expectations over the staged tables; the report is saved as <run>/validation.json.
 
     Documents quarantined by parse or extract leave every staged table first. A document whose own rows
@@ -103,7 +103,7 @@ def validate(run: Path, max_rounds: int = 3, settings: Settings | None = None) -
       (QuarantineShareExceeded): a share failing wholesale is a defect to look at, not a nightly detail.
     A failure no document can be blamed for (a table-level expectation) fails the run too.
     """
-    s = settings or get_settings()
+    s = settings
     tables = staged_tables(run)
     changes = pd.read_parquet(run / "changes.parquet") if (run / "changes.parquet").exists() else None
     earlier = pd.concat([tables["quarantine"], read_table(run, "quarantine_extract")], ignore_index=True)
@@ -190,14 +190,14 @@ def _load(g: GraphStore, run: Path) -> dict:
     return {"written": written, "rows": batch.rows(), "seconds": round(time.perf_counter() - start, 3)}
 
 
-def load_graph(run: Path, settings: Settings | None = None) -> dict:
+def load_graph(run: Path, settings: Settings) -> dict:
     """Load the run into the graph it will publish, never into the published one.
 
     Embedded: into a copy of the live graph (afresh on every attempt), which publish renames into place
     together with the index. Neo4j has one database a run cannot copy: publish loads it there in one
     transaction, committed only once everything else is published-ready, so this task only checks that
     the run's rows make a graph batch."""
-    s = settings or get_settings()
+    s = settings
     copy = staged_graph(s, run.name, fresh=True)
     if copy is None:
         result = {"loaded_by": "publish", "rows": _graph_batch(run).rows()}
@@ -240,10 +240,10 @@ def staged_vectors(run: Path, chunks: pd.DataFrame) -> tuple[np.ndarray, str] | 
     return vectors, info["variant"]
 
 
-def build_index(run: Path, full_rebuild: bool = False, settings: Settings | None = None) -> dict:
+def build_index(run: Path, settings: Settings, full_rebuild: bool = False) -> dict:
     """Write a new index version (not yet current) from the run's vectors: the embed stage's, or embedded
     here when it did not run."""
-    s = settings or get_settings()
+    s = settings
     chunks = read_table(run, "chunks")
     docs = read_table(run, "documents").set_index("doc_id")
     start = time.perf_counter()
@@ -272,9 +272,9 @@ def build_index(run: Path, full_rebuild: bool = False, settings: Settings | None
     return result
 
 
-def publish(run: Path, run_id: str, settings: Settings | None = None, quality_gate: bool = True) -> dict:
+def publish(run: Path, run_id: str, settings: Settings, quality_gate: bool = True) -> dict:
     """Check the new index against the graph, switch `current`, and record the manifest."""
-    s = settings or get_settings()
+    s = settings
     store = VectorIndexStore(s.index_dir)
     version = read_json(run, "index.json")["version"]
     index = store.load(version)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
-from kgflow.config import get_settings
 from kgflow.errors import NotStarted
 from kgflow.netutil import free_port, wait_http
 
@@ -33,7 +33,7 @@ class LlamaServer:
         self.lora_path = lora_path
         self.n_ctx = n_ctx
         self.threads = threads or max(1, os.cpu_count() or 1)
-        self.log_path = log_path or get_settings().home / "logs" / f"llama-server-{self.port}.log"
+        self.log_path = log_path or Path(tempfile.gettempdir()) / f"kgflow-llama-server-{self.port}.log"
         self._proc: subprocess.Popen | None = None
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None

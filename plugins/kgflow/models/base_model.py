@@ -8,12 +8,11 @@ import json
 import shutil
 from pathlib import Path
 
-from kgflow.config import get_settings
+from kgflow.config import Settings
 from kgflow.llm.llamacpp_server import packaged_model_path
 
 
-def hf_base_dir(name: str | None = None) -> Path:
-    s = get_settings()
+def hf_base_dir(s: Settings, name: str | None = None) -> Path:
     name = name or s.base_model
     out = s.models_dir / "base" / name
     if (out / "config.json").exists():

@@ -8,27 +8,27 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from kgflow.config import Settings, get_settings
+from kgflow.config import Settings
 from kgflow.models.dataset import Example, build_examples, ground, to_records
 from kgflow.models.registry import ModelRegistry
 from kgflow.vectors.index_store import VectorIndexStore
 
 
-def work_dir(run_id: str, settings: Settings | None = None) -> Path:
+def work_dir(run_id: str, settings: Settings) -> Path:
     from kgflow.ingest.staging import run_dir
 
-    d = run_dir((settings or get_settings()).models_dir / "work", run_id)
+    d = run_dir(settings.models_dir / "work", run_id)
     d.mkdir(parents=True, exist_ok=True)
     return d
 
 
-def registry(settings: Settings | None = None) -> ModelRegistry:
-    return ModelRegistry((settings or get_settings()).models_dir / "registry")
+def registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(settings.models_dir / "registry")
 
 
-def new_content_since_last_refresh(settings: Settings | None = None) -> int:
+def new_content_since_last_refresh(settings: Settings) -> int:
     """Chunks in the published index that no registered model was trained on."""
-    s = settings or get_settings()
+    s = settings
     index = VectorIndexStore(s.index_dir).load()
     if index is None:
         return 0
@@ -36,8 +36,8 @@ def new_content_since_last_refresh(settings: Settings | None = None) -> int:
     return max(0, index.manifest["count"] - last)
 
 
-def build_dataset(work: Path, settings: Settings | None = None) -> dict:
-    s = settings or get_settings()
+def build_dataset(work: Path, settings: Settings) -> dict:
+    s = settings
     from kgflow.retrieval.engine import RetrievalEngine
 
     engine = RetrievalEngine(s)
@@ -58,18 +58,18 @@ def load_dataset(work: Path) -> list[Example]:
     return [Example(**r) for r in json.loads((work / "dataset.json").read_text())]
 
 
-def train_candidate(work: Path, steps: int | None = None, learning_rate: float | None = None,
-                    rank: int | None = None, settings: Settings | None = None, stop_after: int | None = None) -> dict:
+def train_candidate(work: Path, settings: Settings, steps: int | None = None, learning_rate: float | None = None,
+                    rank: int | None = None, stop_after: int | None = None) -> dict:
     from kgflow.models.base_model import hf_base_dir
     from kgflow.models.lora import TrainConfig, train
 
-    s = settings or get_settings()
+    s = settings
     cfg = TrainConfig(steps=steps or s.train_steps, batch_size=s.train_batch_size, seq_len=s.train_seq_len,
                       learning_rate=learning_rate or s.learning_rate, rank=rank or s.lora_rank,
                       alpha=s.lora_alpha if rank is None else round(s.lora_alpha * rank / s.lora_rank),
                       dropout=s.lora_dropout, checkpoint_every=s.checkpoint_every)
     t0 = time.perf_counter()
-    base = hf_base_dir()
+    base = hf_base_dir(s)
     load_s = time.perf_counter() - t0
     report = train(base, load_dataset(work), work / "candidate", cfg, stop_after=stop_after)
     report["config"] = asdict(cfg)
@@ -77,25 +77,25 @@ def train_candidate(work: Path, steps: int | None = None, learning_rate: float |
     return report
 
 
-def export_candidate(work: Path) -> Path:
+def export_candidate(work: Path, s: Settings) -> Path:
     from kgflow.models.base_model import hf_base_dir
     from kgflow.models.export import adapter_to_gguf
 
     cand = work / "candidate"
-    return adapter_to_gguf(cand / "adapter", hf_base_dir(), cand / "lora.gguf")
+    return adapter_to_gguf(cand / "adapter", hf_base_dir(s), cand / "lora.gguf")
 
 
-def evaluate_candidate(work: Path, settings: Settings | None = None) -> dict:
+def evaluate_candidate(work: Path, settings: Settings) -> dict:
     from kgflow.models.base_model import hf_base_dir
     from kgflow.models.gate import evaluate
     from kgflow.quality.gate import load_golden
     from kgflow.retrieval.engine import RetrievalEngine
 
-    s = settings or get_settings()
+    s = settings
     live = registry(s).live()
     live_adapter = registry(s).path(live["version"]) / "adapter" if live else None
     golden = load_golden(s.golden_path) or []
-    decision = evaluate(hf_base_dir(), work / "candidate" / "adapter", live_adapter, load_dataset(work), golden,
+    decision = evaluate(hf_base_dir(s), work / "candidate" / "adapter", live_adapter, load_dataset(work), golden,
                         RetrievalEngine(s), s.llm_model_kind, s.gate_loss_margin, s.gate_accuracy_margin,
                         s.gate_max_questions)
     report = {**decision.report(), "live_version": live["version"] if live else "base", "golden": str(s.golden_path),
@@ -104,9 +104,9 @@ def evaluate_candidate(work: Path, settings: Settings | None = None) -> dict:
     return report
 
 
-def register_candidate(work: Path, run_id: str, settings: Settings | None = None) -> dict:
+def register_candidate(work: Path, run_id: str, settings: Settings) -> dict:
     """Registered as candidate when the gate passed, as rejected (with its report) otherwise."""
-    s = settings or get_settings()
+    s = settings
     gate = json.loads((work / "gate.json").read_text())
     artefacts = work / "artefacts"
     shutil.rmtree(artefacts, ignore_errors=True)

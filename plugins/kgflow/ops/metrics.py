@@ -143,13 +143,10 @@ def push(url: str, dag: str, task: str, figures: list[Figure], timeout_s: float 
                            timeout=timeout_s)
 
 
-def push_task_metrics(context: dict, url: str | None = None) -> None:
-    """on_success/on_failure callback: the task's outcome, duration and figures. Never fails the task: a
-    Pushgateway that is down costs a log line, not a run."""
-    if url is None:
-        from kgflow.config import get_settings
-
-        url = get_settings().pushgateway_url  # the callback is an entry point: settings are built here
+def push_task_metrics(context: dict, url: str | None) -> None:
+    """The on_success/on_failure callbacks' body: the task's outcome, duration and figures to the
+    Pushgateway at `url` (None: nothing is pushed). Never fails the task: a Pushgateway that is down costs a
+    log line, not a run."""
     if not url:
         return
     ti = context.get("ti")

@@ -8,14 +8,21 @@ from kgflow.ops.metrics import push_task_metrics
 from kgflow.orchestration.tasks import on_failure
 
 
+def _pushed(context) -> None:
+    """The task callbacks' entry point: settings are built here and passed on."""
+    from kgflow.config import get_settings
+
+    push_task_metrics(context, get_settings().pushgateway_url)
+
+
 def _failed(context) -> None:
     on_failure(context)
-    push_task_metrics(context)
+    _pushed(context)
 
 
 def default_args(retries: int = 2, retry_delay: timedelta = timedelta(minutes=1)) -> dict:
     return {"owner": "kgflow", "retries": retries, "retry_delay": retry_delay, "on_failure_callback": _failed,
-            "on_success_callback": push_task_metrics}
+            "on_success_callback": _pushed}
 
 
 def kgflow_dag(dag_id: str, area: str, *, retries: int = 2, retry_delay: timedelta = timedelta(minutes=1),

@@ -13,10 +13,10 @@ from kgflow.orchestration.runtime import prepare_env
 log = logging.getLogger("kgflow.tasks")
 
 
-def _work(context) -> Path:
+def _work(context, s) -> Path:
     from kgflow.models.refresh import work_dir
 
-    return work_dir(context["run_id"])
+    return work_dir(context["run_id"], s)
 
 
 def check_new_content(**context) -> dict:
@@ -24,26 +24,28 @@ def check_new_content(**context) -> dict:
     prepare_env(context)
     from kgflow.models.refresh import new_content_since_last_refresh
 
-    new = new_content_since_last_refresh()
+    s = get_settings()
+    new = new_content_since_last_refresh(s)
     manual = str(context["run_id"]).startswith("manual")
-    if not manual and new < get_settings().refresh_min_new_chunks:
+    if not manual and new < s.refresh_min_new_chunks:
         raise AirflowSkipException(f"only {new} new chunks since the last refresh")
-    return {"new_chunks": new, "work_dir": str(_work(context))}
+    return {"new_chunks": new, "work_dir": str(_work(context, s))}
 
 
 def build_dataset(**context) -> dict:
     prepare_env(context)
     from kgflow.models.refresh import build_dataset as build
 
-    return build(_work(context))
+    s = get_settings()
+    return build(_work(context, s), s)
 
 
 def train(**context) -> dict:
     prepare_env(context)
     from kgflow.models.refresh import train_candidate
 
-    p = context["params"]
-    report = train_candidate(_work(context), steps=p.get("steps"), learning_rate=p.get("learning_rate"),
+    p, s = context["params"], get_settings()
+    report = train_candidate(_work(context, s), s, steps=p.get("steps"), learning_rate=p.get("learning_rate"),
                              rank=p.get("lora_rank"))
     return {k: v for k, v in report.items() if k != "config"}
 
@@ -52,14 +54,16 @@ def export(**context) -> str:
     prepare_env(context)
     from kgflow.models.refresh import export_candidate
 
-    return str(export_candidate(_work(context)))
+    s = get_settings()
+    return str(export_candidate(_work(context, s), s))
 
 
 def evaluate(**context) -> dict:
     prepare_env(context)
     from kgflow.models.refresh import evaluate_candidate
 
-    return evaluate_candidate(_work(context))
+    s = get_settings()
+    return evaluate_candidate(_work(context, s), s)
 
 
 def register(**context) -> dict:
@@ -69,7 +73,8 @@ def register(**context) -> dict:
 
     if context["params"].get("dry_run"):
         raise AirflowSkipException("dry run: candidate trained and evaluated, not registered")
-    entry = register_candidate(_work(context), context["run_id"])
+    s = get_settings()
+    entry = register_candidate(_work(context, s), context["run_id"], s)
     if entry["status"] != "candidate":
         raise AirflowSkipException(f"{entry['version']} rejected by the gate: {entry['metrics']['gate']['reasons']}")
     return {"version": entry["version"], "status": entry["status"]}
@@ -81,12 +86,12 @@ def deploy(**context) -> dict:
     from kgflow.deploy.rollout import blue_green, make_deployer, rollback
     from kgflow.models.refresh import registry
 
-    p = context["params"]
-    reg, deployer = registry(), make_deployer()
+    p, s = context["params"], get_settings()
+    reg, deployer = registry(s), make_deployer(s)
     if p.get("rollback_to"):
-        return rollback(reg, deployer, to=None if p["rollback_to"] == "previous" else p["rollback_to"])
+        return rollback(reg, deployer, s, to=None if p["rollback_to"] == "previous" else p["rollback_to"])
     version = p.get("version") or next((v["version"] for v in reversed(reg.versions())
                                         if v["status"] == "candidate"), None)
     if version is None:
         raise AirflowSkipException("no candidate to deploy")
-    return blue_green(version, reg, deployer)
+    return blue_green(version, reg, deployer, s)

@@ -11,27 +11,26 @@ import sys
 import time
 from pathlib import Path
 
-from kgflow.config import get_settings
 from kgflow.errors import KgflowError, NotStarted
 from kgflow.graph.neo4j_server import USER, LocalNeo4j, Neo4jNotStarted, launcher_command, new_password, wait_ready
 from kgflow.netutil import port_free, wait_http
 from kgflow.orchestration.airflow_home import airflow_env, ensure_connections, ensure_metadata_db
 
 
-def _run_dir() -> Path:
-    d = get_settings().home / "run"
+def _run_dir(home: Path) -> Path:
+    d = home / "run"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
 
-def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, Path]:
+def spawn(home: Path, name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, Path]:
     """Start a service in a new session (its own process group); record its pid."""
-    log = get_settings().home / "logs" / f"{name}.log"
+    log = home / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, **(env or {})})
-    (_run_dir() / f"{name}.pid").write_text(str(proc.pid))
+    (_run_dir(home) / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid, log
 
 
@@ -48,17 +47,17 @@ def api_env(port: int) -> dict[str, str]:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
 
 
-def running(name: str) -> int | None:
+def running(home: Path, name: str) -> int | None:
     """The pid of a service this home started that is still alive."""
-    pid_file = _run_dir() / f"{name}.pid"
+    pid_file = _run_dir(home) / f"{name}.pid"
     if not pid_file.exists():
         return None
     pid = int(pid_file.read_text())
     return pid if pid_alive(pid) else None
 
 
-def start(port: int = 8080) -> dict:
-    pid = running("airflow")
+def start(home: Path, port: int = 8080) -> dict:
+    pid = running(home, "airflow")
     if pid is not None:
         raise AlreadyRunning(f"Airflow from this home is already running (pid {pid}): use it, or `kgflow down` first")
     if not port_free(port):
@@ -67,10 +66,10 @@ def start(port: int = 8080) -> dict:
     ensure_metadata_db()
     ensure_connections()  # visible in the UI under Admin -> Connections
     os.environ.update(api_env(port))
-    pid, log = spawn("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"])
+    pid, log = spawn(home, "airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"])
     if not wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 180, lambda: pid_alive(pid)):
         raise NotStarted(f"Airflow did not become healthy; see {log}")
-    (_run_dir() / "airflow.json").write_text(json.dumps({"url": f"http://127.0.0.1:{port}", "pid": pid}))
+    (_run_dir(home) / "airflow.json").write_text(json.dumps({"url": f"http://127.0.0.1:{port}", "pid": pid}))
     password = admin_password(Path(env["AIRFLOW_HOME"])) or "(see log)"
     return {"pid": pid, "log": str(log), "password": password}
 
@@ -81,10 +80,10 @@ def admin_password(airflow_home: Path) -> str | None:
     return json.loads(pw_file.read_text()).get("admin") if pw_file.exists() else None
 
 
-def local_api_url() -> str | None:
+def local_api_url(home: Path) -> str | None:
     """Where the Airflow that `kgflow up` started in this home serves its API, while it runs."""
-    info = _run_dir() / "airflow.json"
-    return json.loads(info.read_text())["url"] if info.exists() and running("airflow") else None
+    info = _run_dir(home) / "airflow.json"
+    return json.loads(info.read_text())["url"] if info.exists() and running(home, "airflow") else None
 
 
 def pid_alive(pid: int) -> bool:
@@ -117,9 +116,9 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def stop(name: str, grace_s: float = 30) -> str:
+def stop(home: Path, name: str, grace_s: float = 30) -> str:
     """SIGTERM the process group, wait, then SIGKILL (Airflow's scheduler ignores SIGTERM for a while)."""
-    pid_file = _run_dir() / f"{name}.pid"
+    pid_file = _run_dir(home) / f"{name}.pid"
     if not pid_file.exists():
         return "not running"
     pid = int(pid_file.read_text())
@@ -146,45 +145,44 @@ def stop(name: str, grace_s: float = 30) -> str:
     return "stopped"
 
 
-def stop_all() -> dict[str, str]:
-    return {p.stem: stop(p.stem) for p in sorted(_run_dir().glob("*.pid"))}
+def stop_all(home: Path) -> dict[str, str]:
+    return {p.stem: stop(home, p.stem) for p in sorted(_run_dir(home).glob("*.pid"))}
 
 
 # ---- `kgflow up --graph neo4j`: the local Neo4j as a service of this home ----------------------------
 
-def start_in_background(home: Path, port: int = 7687, timeout_s: float = 180) -> LocalNeo4j:
+def start_in_background(home: Path, conn_id: str, port: int = 7687, timeout_s: float = 180) -> LocalNeo4j:
     """`kgflow up --graph neo4j`: the server as a service of this home (pid file, log; `kgflow down` stops it),
     data under <home>/neo4j. The password is the `neo4j_default` Connection's when it has one, else a new
     one, which the caller writes into the Connection."""
-    if running("neo4j") is not None:
+    if running(home, "neo4j") is not None:
         raise AlreadyRunning("Neo4j from this home is already running: use it, or `kgflow down` first")
     if not port_free(port):
         raise AlreadyRunning(f"port {port} is in use by another program: choose another with --neo4j-port")
-    password = _connection_password() or new_password()
+    password = _connection_password(conn_id) or new_password()
     server = LocalNeo4j(port, password, home / "neo4j")
     log = home / "logs" / "neo4j.log"
     offset = log.stat().st_size if log.exists() else 0
-    pid, log = spawn("neo4j", launcher_command(server.data_dir, port), env={"KGFLOW_NEO4J_PASSWORD": password})
+    pid, log = spawn(home, "neo4j", launcher_command(server.data_dir, port), env={"KGFLOW_NEO4J_PASSWORD": password})
     if not wait_ready(log, offset, timeout_s, lambda: pid_alive(pid)):
         raise Neo4jNotStarted(f"Neo4j did not start on :{port}; see {log}")
     return server
 
 
-def _connection_password() -> str | None:
+def _connection_password(conn_id: str) -> str | None:
     from airflow.models import Connection
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        conn = session.query(Connection).filter(Connection.conn_id == get_settings().neo4j_conn_id).first()
+        conn = session.query(Connection).filter(Connection.conn_id == conn_id).first()
         return conn.password if conn is not None and conn.password else None
 
 
-def write_connection(server: LocalNeo4j) -> None:
+def write_connection(server: LocalNeo4j, conn_id: str) -> None:
     """Point the `neo4j_default` Connection (metadata database, shown in the UI) at the local server."""
     from airflow.models import Connection
     from airflow.utils.session import create_session
 
-    conn_id = get_settings().neo4j_conn_id
     with create_session() as session:
         conn = session.query(Connection).filter(Connection.conn_id == conn_id).first()
         if conn is None:

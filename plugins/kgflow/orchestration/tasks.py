@@ -7,6 +7,7 @@ from pathlib import Path
 
 from airflow.sdk.exceptions import AirflowSkipException
 
+from kgflow.config import get_settings
 from kgflow.ingest import steps
 from kgflow.orchestration.runtime import prepare_env
 
@@ -29,34 +30,32 @@ def _skip_unless_work(context) -> Path:
 def discover(**context) -> dict:
     prepare_env(context)
     p = context["params"]
-    return steps.discover(context["run_id"], p.get("source") or None, bool(p.get("full_rebuild")),
+    return steps.discover(context["run_id"], get_settings(), p.get("source") or None, bool(p.get("full_rebuild")),
                           p.get("max_documents"))
 
 
 def validate(**context) -> dict:
     prepare_env(context)
-    from kgflow.config import get_settings
-
     s = get_settings()
     share = context["params"].get("max_quarantine_share")
     if share is not None:  # this run only: e.g. a first bulk load of a share known to hold many bad files
         s = s.model_copy(update={"max_quarantine_share": float(share)})
-    return steps.validate(_run(context), settings=s)
+    return steps.validate(_run(context), s)
 
 
 def load_graph(**context) -> dict:
     prepare_env(context)
-    return steps.load_graph(_skip_unless_work(context))
+    return steps.load_graph(_skip_unless_work(context), get_settings())
 
 
 def build_index(**context) -> dict:
     prepare_env(context)
-    return steps.build_index(_skip_unless_work(context), bool(context["params"].get("full_rebuild")))
+    return steps.build_index(_skip_unless_work(context), get_settings(), bool(context["params"].get("full_rebuild")))
 
 
 def publish(**context) -> dict:
     prepare_env(context)
-    summary = steps.publish(_skip_unless_work(context), context["run_id"],
+    summary = steps.publish(_skip_unless_work(context), context["run_id"], get_settings(),
                             quality_gate=context["params"].get("quality_gate", True) is not False)
     # the asset events say what was published: consumers (model_refresh, the UI's asset view) see the version
     from kgflow.orchestration.assets import GRAPH, VECTOR_INDEX
