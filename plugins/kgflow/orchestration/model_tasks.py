@@ -32,12 +32,17 @@ def check_new_content(**context) -> dict:
     return {"new_chunks": new, "work_dir": str(_work(context, s))}
 
 
-def build_dataset(**context) -> dict:
+def _stage(context, name: str):
+    """A refresh stage (kgflow.models.refresh.<name>) on this run's work folder, with the task's settings."""
     prepare_env(context)
-    from kgflow.models.refresh import build_dataset as build
+    from kgflow.models import refresh
 
     s = get_settings()
-    return build(_work(context, s), s)
+    return getattr(refresh, name)(_work(context, s), s)
+
+
+def build_dataset(**context) -> dict:
+    return _stage(context, "build_dataset")
 
 
 def train(**context) -> dict:
@@ -51,19 +56,11 @@ def train(**context) -> dict:
 
 
 def export(**context) -> str:
-    prepare_env(context)
-    from kgflow.models.refresh import export_candidate
-
-    s = get_settings()
-    return str(export_candidate(_work(context, s), s))
+    return str(_stage(context, "export_candidate"))
 
 
 def evaluate(**context) -> dict:
-    prepare_env(context)
-    from kgflow.models.refresh import evaluate_candidate
-
-    s = get_settings()
-    return evaluate_candidate(_work(context, s), s)
+    return _stage(context, "evaluate_candidate")
 
 
 def register(**context) -> dict:
