@@ -20,7 +20,7 @@ class UnknownImplementation(KgflowError, ValueError):
 def resolve(registry: dict[str, str], name: str, concern: str) -> Any:
     target = registry.get(name, name)
     if ":" not in target:
-        raise UnknownImplementation(f"no {concern} named {name!r}: choose one of {', '.join(sorted(registry))}, "
+        raise UnknownImplementation(f"unknown {concern} {name!r}: choose one of {', '.join(registry)}, "
                                     "or give an import path such as 'mypackage.module:attribute'")
     module, attr = target.split(":", 1)
     try:

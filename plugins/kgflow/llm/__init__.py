@@ -3,9 +3,8 @@ is one module with an LLMBackend subclass and one entry here."""
 
 from __future__ import annotations
 
-import importlib
-
 from kgflow.llm.base import LLMBackend
+from kgflow.registry import resolve
 
 BACKENDS: dict[str, str] = {
     "llamacpp": "kgflow.llm.llamacpp:LlamaCppBackend",
@@ -20,10 +19,7 @@ def backend_names() -> list[str]:
 
 
 def backend_class(kind: str) -> type[LLMBackend]:
-    if kind not in BACKENDS:
-        raise ValueError(f"unknown generation backend {kind!r}: one of {', '.join(BACKENDS)}")
-    module, _, name = BACKENDS[kind].partition(":")
-    return getattr(importlib.import_module(module), name)
+    return resolve(BACKENDS, kind, "generation backend")
 
 
 def make_backend(kind: str, url: str, timeout_s: float = 120.0, model: str | None = None) -> LLMBackend:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import importlib
+from kgflow.registry import resolve
 
 STRATEGIES: dict[str, str] = {
     "vector": "kgflow.retrieval.vector:VectorRetriever",
@@ -18,7 +18,4 @@ def strategy_names() -> list[str]:
 
 
 def make_retriever(name: str, settings):
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown retrieval strategy {name!r}; one of {', '.join(STRATEGIES)}")
-    module, cls = STRATEGIES[name].split(":")
-    return getattr(importlib.import_module(module), cls)(settings)
+    return resolve(STRATEGIES, name, "retrieval strategy")(settings)
