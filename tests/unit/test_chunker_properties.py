@@ -37,9 +37,10 @@ def elements(draw) -> list:
                               max_size=40)):
         meta = ElementMetadata(page_number=page)
         if kind == "title":
-            # a short title is marked so a test can tell a heading line from body text
-            # (at most 7 characters: a heading even in a 16-character chunk, whose headings may take half)
-            out.append(Title(draw(HEADING | TEXT), metadata=meta))
+            # a title that reads as a heading is marked "§", so a test can tell a heading line from body text
+            # (at most 7 characters: a heading even in a 16-character chunk, whose headings may take half);
+            # an unmarked title is one the chunker keeps as text (a title too long to be a heading)
+            out.append(Title(draw(HEADING | TEXT.filter(lambda t: not is_heading(t))), metadata=meta))
         elif kind == "text":
             out.append(NarrativeText(draw(TEXT), metadata=meta))
         elif kind == "list":
