@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     chunk_max_chars: int = 1200  # hard upper bound of a chunk
     chunk_new_after_chars: int = 900  # start a new chunk after this many characters at the next element
     chunk_overlap_chars: int = 150  # text repeated from the previous chunk so each reads on its own
-    chunker: str = "by_title"  # a registered chunker (kgflow.chunking) or "module:function" of your own
+    chunker: str = "by_title"  # a chunker in kgflow.seams, or "module:function" of your own
     document_languages: list[str] = Field(default_factory=lambda: ["eng"], description=(
         "ISO 639-3 codes unstructured applies to every document; [\"auto\"] detects each document's "
         "language (langdetect: 11% of parse time) for metadata kgflow does not use; the NER model is English"))
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     spark_conn_id: str = "spark_default"  # Airflow Connection spark-submit uses
 
     # Graph
-    graph_backend: Literal["embedded", "neo4j"] = "embedded"  # embedded (LadybugDB) or neo4j (the Connection below)
+    graph_backend: str = "embedded"  # a graph store in kgflow.seams: embedded (LadybugDB) or neo4j (Connection below)
     neo4j_conn_id: str = "neo4j_default"  # Airflow Connection of the Neo4j server
     graph_batch_size: int = 5000  # rows per UNWIND batch when loading the graph
 
@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     torch_threads: int = 0  # 0: all cores
 
     # Serving: generation backend
-    llm_backend: Literal["llamacpp", "tgi", "vllm", "triton"] = "llamacpp"  # kgflow.llm.BACKENDS
+    llm_backend: str = "llamacpp"  # a generation backend in kgflow.seams: llamacpp | tgi | vllm | triton
     llm_model_name: str | None = None  # the served model's name (vLLM --served-model-name); None: the backend's
     llm_url: str | None = None  # llamacpp: None = start and supervise a local server
     llm_model_path: Path | None = None  # llamacpp: None = the packaged gemma3-270m GGUF
@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     llm_model_kind: Literal["base", "chat"] = "base"  # base: completion prompt; chat: the model's chat template
 
     # Serving: retrieval
-    retrieval_mode: str = "hybrid"  # a strategy in kgflow.retrieval.STRATEGIES: vector | graph | ppr | hybrid
+    retrieval_mode: str = "hybrid"  # a retrieval strategy in kgflow.seams: vector | graph | ppr | hybrid
     retrieval_top_k: int = 6  # chunks a query retrieves before the context budget
     retrieval_hops: int = 2  # hops of graph expansion (graph strategy)
     context_token_budget: int = 900  # tokens of sources in a prompt
@@ -178,7 +178,7 @@ class Settings(BaseSettings):
     gate_accuracy_margin: float = 0.0  # candidate accuracy may trail, unsupported/refusal rates exceed live's by this
     gate_max_questions: int = 8  # grounded questions generated per model in the gate (CPU generation is slow)
     refresh_min_new_chunks: int = 1  # new chunks before model_refresh trains
-    deployer: Literal["local", "docker", "vllm", "kubernetes"] = "local"  # llama.cpp | TGI | vLLM | Helm chart
+    deployer: str = "local"  # a deployer in kgflow.seams: local | docker | vllm | kubernetes (the Helm chart)
     kubernetes_namespace: str = "kgflow"  # where the Helm release runs (deployer=kubernetes)
     kubernetes_release: str = "kgflow"  # the Helm release name: engine Deployments are <release>-engine-<slot>
     kubernetes_engine: Literal["vllm", "sglang", "tgi", "triton", "llamacpp"] = "vllm"  # the chart's engine.kind
@@ -220,6 +220,17 @@ class Settings(BaseSettings):
     @property
     def secrets_dir(self) -> Path:
         return self.home / "secrets"
+
+    @field_validator("graph_backend", "llm_backend", "retrieval_mode", "deployer", "chunker", mode="after")
+    @classmethod
+    def _registered(cls, v: str, info) -> str:
+        """A seam's setting names an implementation its registry knows (kgflow.seams), or an import path."""
+        from kgflow import seams
+
+        registry = {"graph_backend": seams.GRAPH_STORES, "llm_backend": seams.LLM_BACKENDS,
+                    "retrieval_mode": seams.RETRIEVERS, "deployer": seams.DEPLOYERS,
+                    "chunker": seams.CHUNKERS}[info.field_name]
+        return registry.check(v)
 
     @field_validator("home", "landing", mode="after")
     @classmethod

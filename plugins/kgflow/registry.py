@@ -1,12 +1,17 @@
-"""One way to pick an implementation by configuration: a registry maps names to "module:attribute".
+"""One way to pick an implementation by configuration, for every seam: a `Registry` maps names to
+"module:attribute".
 
-A setting names a registered implementation, or gives an import path of its own ("package.module:attr"),
-so a plug-in outside kgflow is one module plus one setting. Nothing is imported until it is asked for.
+An implementation is found three ways, all the same to the code that asks: kgflow's own entries; an entry
+point of an installed package, in the seam's group (`kgflow.sources`, `kgflow.graph_stores`, ...), so a
+plug-in outside kgflow is one module and one entry in its own package metadata; or a setting that gives an
+import path of its own ("package.module:attr"). Nothing is imported until it is asked for. The seams'
+registries are in `kgflow.seams`; settings are checked against them.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.metadata import entry_points
 from typing import Any
 
 from kgflow.errors import KgflowError
@@ -17,13 +22,40 @@ class UnknownImplementation(KgflowError, ValueError):
     status, error_type = 400, "configuration"
 
 
-def resolve(registry: dict[str, str], name: str, concern: str) -> Any:
-    target = registry.get(name, name)
-    if ":" not in target:
-        raise UnknownImplementation(f"unknown {concern} {name!r}: choose one of {', '.join(registry)}, "
-                                    "or give an import path such as 'mypackage.module:attribute'")
-    module, attr = target.split(":", 1)
-    try:
-        return getattr(import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise UnknownImplementation(f"{concern} {name!r} cannot be imported ({target}): {e}") from e
+class Registry:
+    """One seam's implementations by name."""
+
+    def __init__(self, concern: str, group: str, entries: dict[str, str]) -> None:
+        self.concern, self.group = concern, group
+        self._entries = dict(entries)
+
+    def entries(self) -> dict[str, str]:
+        """name -> "module:attribute": kgflow's own first, then installed packages' entry points."""
+        found = dict(self._entries)
+        for ep in entry_points(group=self.group):
+            found.setdefault(ep.name, ep.value)
+        return found
+
+    def names(self) -> list[str]:
+        return list(self.entries())
+
+    def register(self, name: str, target: str) -> None:
+        """Add an implementation at run time (a plug-in's own setup, a test)."""
+        self._entries[name] = target
+
+    def check(self, name: str) -> str:
+        """A setting's value as given, when it names an implementation or an import path; else the error
+        that lists the choices."""
+        if name not in self.entries() and ":" not in name:
+            raise UnknownImplementation(f"unknown {self.concern} {name!r}: choose one of "
+                                        f"{', '.join(self.names())}, or give an import path such as "
+                                        "'mypackage.module:attribute'")
+        return name
+
+    def resolve(self, name: str) -> Any:
+        target = self.entries().get(self.check(name), name)
+        module, attr = target.split(":", 1)
+        try:
+            return getattr(import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise UnknownImplementation(f"{self.concern} {name!r} cannot be imported ({target}): {e}") from e

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kgflow.registry import resolve
-
-CHUNKERS: dict[str, str] = {"by_title": "kgflow.chunking.chunker:chunk_elements"}
+from kgflow.seams import CHUNKERS
 
 
 def chunker_for(name: str) -> Callable:
-    return resolve(CHUNKERS, name, "chunker")
+    return CHUNKERS.resolve(name)

@@ -35,6 +35,11 @@ class Deployer(ABC):
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
 
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings) -> Deployer:
+        """The deployer KGFLOW_DEPLOYER names, configured by the rest of the settings (state in <home>/deploy)."""
+
     @abstractmethod
     def start(self, version: str, artefacts: Path | None, slot: str) -> Endpoint: ...
 

@@ -16,6 +16,11 @@ from kgflow.deploy.base import Deployer, DeployError, Endpoint
 
 class DockerDeployer(Deployer):
     backend = "tgi"
+
+    @classmethod
+    def from_settings(cls, settings) -> DockerDeployer:
+        return cls(settings.home / "deploy")
+
     def __init__(self, state_dir: Path, client=None, image: str = "ghcr.io/huggingface/text-generation-inference:3.3.4",
                  network: str = "kgflow", models_volume: str = "kgflow_models", quantize: str | None = "awq",
                  max_batch_total_tokens: int = 32768, base_model_dir: str = "/models/base") -> None:

@@ -56,6 +56,12 @@ def fullname(release: str) -> str:
 
 
 class KubernetesDeployer(Deployer):
+    @classmethod
+    def from_settings(cls, settings) -> KubernetesDeployer:
+        return cls(settings.home / "deploy", settings.kubernetes_namespace, release=settings.kubernetes_release,
+                   engine=settings.kubernetes_engine, base_model=settings.base_model,
+                   served_model_name=settings.llm_model_name or "base")
+
     def __init__(self, state_dir: Path, namespace: str, release: str = "kgflow", engine: str = "vllm",
                  base_model: str = "base", served_model_name: str = "base", api_client=None,
                  http: httpx.Client | None = None, service_url: Callable[[str, int], str] | None = None,

@@ -14,6 +14,11 @@ from kgflow.netutil import wait_http
 
 class LocalDeployer(Deployer):
     backend = "llamacpp"
+
+    @classmethod
+    def from_settings(cls, settings) -> LocalDeployer:
+        return cls(settings.home / "deploy", n_ctx=settings.llm_n_ctx, model_path=settings.llm_model_path)
+
     def __init__(self, state_dir: Path, n_ctx: int = 2048, threads: int | None = None,
                  model_path: Path | None = None) -> None:
         super().__init__(state_dir)

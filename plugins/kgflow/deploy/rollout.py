@@ -153,25 +153,10 @@ def blue_green(version: str, registry: ModelRegistry, deployer: Deployer, settin
 
 
 def make_deployer(settings: Settings) -> Deployer:
-    s = settings
-    state = s.home / "deploy"
-    if s.deployer == "docker":
-        from kgflow.deploy.docker import DockerDeployer
+    """The deployer KGFLOW_DEPLOYER names (kgflow.seams.DEPLOYERS)."""
+    from kgflow.seams import DEPLOYERS
 
-        return DockerDeployer(state)
-    if s.deployer == "vllm":
-        from kgflow.deploy.vllm import VllmDeployer
-
-        return VllmDeployer(state, base_model=s.base_model)
-    if s.deployer == "kubernetes":
-        from kgflow.deploy.kubernetes import KubernetesDeployer
-
-        return KubernetesDeployer(state, s.kubernetes_namespace, release=s.kubernetes_release,
-                                  engine=s.kubernetes_engine, base_model=s.base_model,
-                                  served_model_name=s.llm_model_name or "base")
-    from kgflow.deploy.local import LocalDeployer
-
-    return LocalDeployer(state, n_ctx=s.llm_n_ctx, model_path=s.llm_model_path)
+    return DEPLOYERS.resolve(settings.deployer).from_settings(settings)
 
 
 def rollback(registry: ModelRegistry, deployer: Deployer, settings: Settings, to: str | None = None) -> dict:

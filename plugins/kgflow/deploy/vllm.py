@@ -25,6 +25,10 @@ PORT = 8000
 class VllmDeployer(DockerDeployer):
     backend = "vllm"
 
+    @classmethod
+    def from_settings(cls, settings) -> VllmDeployer:
+        return cls(settings.home / "deploy", base_model=settings.base_model)
+
     def __init__(self, state_dir: Path, client=None, image: str = "vllm/vllm-openai:v0.11.0",
                  network: str = "kgflow", models_volume: str = "kgflow_models", base_model: str = "base",
                  max_lora_rank: int = 64, http: httpx.Client | None = None) -> None:

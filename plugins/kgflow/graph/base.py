@@ -116,6 +116,11 @@ class GraphStore(ABC):
 
     batch_size: int = 5000
 
+    @classmethod
+    @abstractmethod
+    def open(cls, settings: Settings, read_only: bool = False, path: Path | None = None) -> GraphStore:
+        """The store the settings configure (`path`: a staged copy, for a store that has one)."""
+
     @abstractmethod
     def ensure_schema(self) -> None: ...
 
@@ -186,14 +191,11 @@ class GraphStore(ABC):
 
 
 def open_graph_store(settings: Settings, read_only: bool = False, path: Path | None = None) -> GraphStore:
-    """The configured store; `path` opens a staged copy of the embedded graph instead of the live one."""
-    if settings.graph_backend == "neo4j":
-        from kgflow.graph.neo4j_store import Neo4jGraphStore
+    """The configured store (KGFLOW_GRAPH_BACKEND, kgflow.seams.GRAPH_STORES); `path` opens a staged copy of
+    the embedded graph instead of the live one."""
+    from kgflow.seams import GRAPH_STORES
 
-        return Neo4jGraphStore.from_connection(settings.neo4j_conn_id, batch_size=settings.graph_batch_size)
-    from kgflow.graph.embedded import EmbeddedGraphStore
-
-    return EmbeddedGraphStore(path or settings.graph_path, read_only=read_only, batch_size=settings.graph_batch_size)
+    return GRAPH_STORES.resolve(settings.graph_backend).open(settings, read_only=read_only, path=path)
 
 
 def staged_graph(settings: Settings, run_name: str, fresh: bool = False) -> Path | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from kgflow.config import Settings
 from kgflow.graph.base import NODE_LABELS, GraphBatch, GraphStore
 from kgflow.schemas import load_json
 
@@ -32,6 +33,10 @@ def ladybug_ddl() -> list[str]:
 
 
 class EmbeddedGraphStore(GraphStore):
+    @classmethod
+    def open(cls, settings: Settings, read_only: bool = False, path: Path | None = None) -> EmbeddedGraphStore:
+        return cls(path or settings.graph_path, read_only=read_only, batch_size=settings.graph_batch_size)
+
     def __init__(self, path: Path, read_only: bool = False, batch_size: int = 5000) -> None:
         import ladybug
 

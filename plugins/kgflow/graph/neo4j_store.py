@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
+from kgflow.config import Settings
 from kgflow.graph import cypher
 from kgflow.graph.base import GraphBatch, GraphStore, GraphTransactionTooLarge, batches
 from kgflow.schemas import load_json
@@ -82,6 +84,11 @@ class Neo4jGraphStore(_Neo4jWrites):
         self._database = database
         self.batch_size = batch_size
         self.ensure_schema()
+
+    @classmethod
+    def open(cls, settings: Settings, read_only: bool = False, path: Path | None = None) -> Neo4jGraphStore:
+        """The server of the `neo4j_default` Connection (one database: no staged copy, `path` is unused)."""
+        return cls.from_connection(settings.neo4j_conn_id, batch_size=settings.graph_batch_size)
 
     @classmethod
     def from_connection(cls, conn_id: str, batch_size: int = 5000) -> Neo4jGraphStore:

@@ -1,25 +1,18 @@
-"""Generation backends, chosen by config (`KGFLOW_LLM_BACKEND`) through one registry: adding an engine
-is one module with an LLMBackend subclass and one entry here."""
+"""Generation backends, chosen by config (`KGFLOW_LLM_BACKEND`) through their registry
+(kgflow.seams.LLM_BACKENDS): adding an engine is one module with an LLMBackend subclass and one entry."""
 
 from __future__ import annotations
 
 from kgflow.llm.base import LLMBackend
-from kgflow.registry import resolve
-
-BACKENDS: dict[str, str] = {
-    "llamacpp": "kgflow.llm.llamacpp:LlamaCppBackend",
-    "tgi": "kgflow.llm.tgi:TgiBackend",
-    "vllm": "kgflow.llm.vllm:VllmBackend",
-    "triton": "kgflow.llm.triton:TritonBackend",
-}
+from kgflow.seams import LLM_BACKENDS
 
 
 def backend_names() -> list[str]:
-    return list(BACKENDS)
+    return LLM_BACKENDS.names()
 
 
 def backend_class(kind: str) -> type[LLMBackend]:
-    return resolve(BACKENDS, kind, "generation backend")
+    return LLM_BACKENDS.resolve(kind)
 
 
 def make_backend(kind: str, url: str, timeout_s: float = 120.0, model: str | None = None) -> LLMBackend:

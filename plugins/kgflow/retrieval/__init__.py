@@ -1,21 +1,15 @@
 """Retrieval strategies behind one protocol (kgflow.retrieval.base.Retriever), chosen by config
-(KGFLOW_RETRIEVAL_MODE). Adding a strategy is one module and one entry here."""
+(KGFLOW_RETRIEVAL_MODE) through their registry (kgflow.seams.RETRIEVERS). Adding a strategy is one module and
+one entry."""
 
 from __future__ import annotations
 
-from kgflow.registry import resolve
-
-STRATEGIES: dict[str, str] = {
-    "vector": "kgflow.retrieval.vector:VectorRetriever",
-    "graph": "kgflow.retrieval.graph_expansion:GraphExpansionRetriever",
-    "ppr": "kgflow.retrieval.ppr:PPRRetriever",
-    "hybrid": "kgflow.retrieval.hybrid:HybridRetriever",
-}
+from kgflow.seams import RETRIEVERS
 
 
 def strategy_names() -> list[str]:
-    return list(STRATEGIES)
+    return RETRIEVERS.names()
 
 
 def make_retriever(name: str, settings):
-    return resolve(STRATEGIES, name, "retrieval strategy")(settings)
+    return RETRIEVERS.resolve(name)(settings)

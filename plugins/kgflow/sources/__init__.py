@@ -1,34 +1,38 @@
-"""Document sources, chosen by URL through a registry: one module per kind, one entry each.
+"""Document sources, chosen by URL through their registry (kgflow.seams.SOURCES): one module per kind, one
+entry each. Each kind says which URL schemes it reads (`DocumentSource.schemes`; "*": any other).
 
 `open_source` builds the source a `SourceConfig` names, with the department mapping it asked for.
-Adding a kind (SharePoint, say) is one module with a `DocumentSource` subclass and one entry here.
+Adding a kind (SharePoint, say) is one module with a `DocumentSource` subclass and one entry.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from kgflow.config import Settings, SourceConfig
+from kgflow.seams import SOURCES
 from kgflow.sources.base import DocumentSource, SourceRefused
 from kgflow.sources.policy import policy_for
 
-SOURCE_KINDS: dict[str, str] = {
-    "local": "kgflow.sources.local:LocalSource",
-    "object_store": "kgflow.sources.object_store:ObjectStoreSource",
-}
-
 
 def kind_of(url: str) -> str:
-    """A plain path or file:// URL is a local folder; every other scheme is an fsspec store."""
-    return "local" if urlsplit(url).scheme in ("", "file") else "object_store"
+    """The registered kind that reads this URL's scheme (a plain path is scheme ""); one that reads "*"
+    takes every scheme no kind names."""
+    scheme, catch_all = urlsplit(url).scheme, None
+    for name in SOURCES.names():
+        schemes = SOURCES.resolve(name).schemes
+        if scheme in schemes:
+            return name
+        catch_all = catch_all or (name if "*" in schemes else None)
+    if catch_all is None:
+        raise SourceRefused(f"no source kind reads {scheme}:// URLs: one of {', '.join(SOURCES.names())}")
+    return catch_all
 
 
 def open_source(config: SourceConfig, s: Settings, forbidden: list[Path] | None = None) -> DocumentSource:
-    module, cls = SOURCE_KINDS[kind_of(config.url)].split(":")
-    return getattr(import_module(module), cls)(config, policy_for(config, s), follow_symlinks=s.follow_symlinks,
-                                               forbidden=forbidden)
+    return SOURCES.resolve(kind_of(config.url))(config, policy_for(config, s), follow_symlinks=s.follow_symlinks,
+                                                forbidden=forbidden)
 
 
 def select_sources(s: Settings, source: str | None = None) -> list[SourceConfig]:
@@ -52,4 +56,4 @@ def select_sources(s: Settings, source: str | None = None) -> list[SourceConfig]
     return [SourceConfig(name="adhoc-" + stable_id("src", url)[4:16], url=url)]
 
 
-__all__ = ["SOURCE_KINDS", "DocumentSource", "SourceRefused", "kind_of", "open_source", "select_sources"]
+__all__ = ["DocumentSource", "SourceRefused", "kind_of", "open_source", "select_sources"]

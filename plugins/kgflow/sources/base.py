@@ -86,6 +86,7 @@ class DocumentSource(ABC):
     """One configured source. Subclasses list and open; reading limits and hashing are shared."""
 
     version_is_sha256 = False  # True when `Listed.version` is already the content's sha256
+    schemes: tuple[str, ...] = ()  # the URL schemes this kind reads ("" a plain path; "*" any no kind names)
 
     def __init__(self, config: SourceConfig, policy: DepartmentMapping) -> None:
         self.config = config

@@ -21,6 +21,7 @@ from kgflow.sources.policy import DepartmentMapping
 
 class LocalSource(DocumentSource):
     version_is_sha256 = True
+    schemes = ("", "file")
 
     def __init__(self, config: SourceConfig, policy: DepartmentMapping, follow_symlinks: bool = False,
                  forbidden: list[Path] | None = None) -> None:

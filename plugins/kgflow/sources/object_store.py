@@ -18,6 +18,8 @@ from kgflow.sources.policy import DepartmentMapping
 
 
 class ObjectStoreSource(DocumentSource):
+    schemes = ("*",)  # whatever fsspec reads: s3://, gs://, abfs://, memory://, ...
+
     def __init__(self, config: SourceConfig, policy: DepartmentMapping, **_: object) -> None:
         super().__init__(config, policy)
         self._fs = None
