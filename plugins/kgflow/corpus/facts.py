@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-COMPANY = "Corvane Systems"
 DEPARTMENTS = ["engineering", "finance", "sales", "legal", "hr", "public"]
 
 ENTITIES: dict[str, str] = {

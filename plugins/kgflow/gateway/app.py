@@ -20,11 +20,12 @@ from kgflow.config import Settings, get_settings, offline_env
 from kgflow.gateway import routes_admin, routes_openai, routes_tgi
 from kgflow.gateway.audit import AuditLog
 from kgflow.gateway.auth import Authenticator
-from kgflow.gateway.backends import BackendRouter, make_backend
+from kgflow.gateway.backends import BackendRouter
 from kgflow.gateway.deps import Gateway, RequestContext, gateway
 from kgflow.gateway.errors import error_response, install_error_handlers
 from kgflow.gateway.metrics import GatewayMetrics
 from kgflow.gateway.ratelimit import ConcurrencyLimit, RateLimiter
+from kgflow.llm import make_backend
 from kgflow.llm.base import LLMBackend
 from kgflow.llm.upstream import UpstreamFile
 from kgflow.retrieval.engine import RetrievalEngine
@@ -44,8 +45,9 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
     async def lifespan(app: FastAPI):
         gw: Gateway = app.state.gw
         if backend is None:
-            gw.router = BackendRouter(_primary_backend(gw, s), _fallback_backend(s), follow=UpstreamFile(
-                s.serving_state_path), build=lambda up: make_backend(up.backend, up.url, s, model=up.model))
+            gw.router = BackendRouter(
+                _primary_backend(gw, s), _fallback_backend(s), follow=UpstreamFile(s.serving_state_path),
+                build=lambda up: make_backend(up.backend, up.url, s.llm_timeout_s, model=up.model))
         yield
         await gw.router.aclose()
         if gw.server is not None:
@@ -76,11 +78,13 @@ def _primary_backend(gw: Gateway, s: Settings) -> LLMBackend:
         gw.server = LlamaServer(s.llm_model_path, n_ctx=s.llm_n_ctx,
                                 log_path=s.home / "logs" / "llama-server.log").start()
         url = gw.server.url
-    return make_backend(s.llm_backend, url, s, model=s.llm_model_name)
+    return make_backend(s.llm_backend, url, s.llm_timeout_s, model=s.llm_model_name)
 
 
 def _fallback_backend(s: Settings) -> LLMBackend | None:
-    return make_backend(s.llm_backend, s.llm_fallback_url, s, model="fallback") if s.llm_fallback_url else None
+    if not s.llm_fallback_url:
+        return None
+    return make_backend(s.llm_backend, s.llm_fallback_url, s.llm_timeout_s, model="fallback")
 
 
 def _observe(app: FastAPI) -> None:

@@ -12,17 +12,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from kgflow.config import Settings
-from kgflow.llm import make_backend as _make
 from kgflow.llm.base import LLMBackend
 from kgflow.llm.upstream import Upstream, UpstreamFile
 
 log = logging.getLogger("kgflow.gateway")
 FOLLOW_EVERY_S = 1.0
-
-
-def make_backend(kind: str, url: str, settings: Settings, model: str | None = None) -> LLMBackend:
-    return _make(kind, url, timeout_s=settings.llm_timeout_s, model=model)
 
 
 class BackendRouter:

@@ -7,11 +7,11 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from kgflow.gateway.backends import make_backend
 from kgflow.gateway.deps import Admin, UpstreamBody, body_schema, gateway, guard
 from kgflow.gateway.errors import ApiError
 from kgflow.gateway.requests import UpstreamSwitch
 from kgflow.gateway.schemas import ERRORS, Reloaded, UpstreamSwitched
+from kgflow.llm import make_backend
 from kgflow.llm.upstream import Upstream
 from kgflow.retrieval.engine import NoKnowledgeBase
 
@@ -39,7 +39,7 @@ async def switch_upstream(request: Request, _: Admin,
     gw = gateway(request)
     kind, url = body.backend or gw.settings.llm_backend, body.url
     try:
-        backend = make_backend(kind, url, gw.settings, model=body.model)
+        backend = make_backend(kind, url, gw.settings.llm_timeout_s, model=body.model)
     except (KeyError, ValueError) as e:
         raise ApiError(422, f"Input validation error: backend: unknown backend {kind!r}", "validation") from e
     if not await backend.health():

@@ -37,7 +37,6 @@ class LlamaServer:
         self._proc: subprocess.Popen | None = None
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
-        self.restarts = 0
 
     @property
     def url(self) -> str:
@@ -77,7 +76,6 @@ class LlamaServer:
     def _watch(self) -> None:
         while not self._stopping.wait(1.0):
             if self._proc is not None and self._proc.poll() is not None and not self._stopping.is_set():
-                self.restarts += 1
                 self._spawn()
                 self.wait_ready(120)
 

@@ -19,7 +19,6 @@ from html.parser import HTMLParser
 from kgflow.parse.errors import QuarantineError
 
 SUPPORTED = {"pdf", "docx", "pptx", "html", "htm", "md", "txt", "eml"}
-TEXT_FORMATS = {"html", "md", "txt", "eml"}
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office encryption wraps OOXML in an OLE container
 _BINARY_MAGIC = {b"%PDF": "pdf", b"PK\x03\x04": "zip", b"\x89PNG": "png", b"\xff\xd8\xff": "jpeg",
                  b"MZ": "executable", b"GIF8": "gif", OLE_MAGIC[:4]: "ole", b"\x1f\x8b": "gzip",

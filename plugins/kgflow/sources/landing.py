@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote_from_bytes, unquote_to_bytes
+from urllib.parse import quote_from_bytes
 
 from kgflow.sources.base import PathEscape, SourceRefused
 
@@ -32,7 +32,7 @@ class Entry:
 
     @property
     def rel_quoted(self) -> str:
-        """ASCII-safe form for tables and URIs; `unquote_rel` gives the bytes back."""
+        """ASCII-safe form for tables and URIs; `urllib.parse.unquote_to_bytes` gives the bytes back."""
         return quote_from_bytes(self.rel, safe="/")
 
     @property
@@ -40,13 +40,6 @@ class Entry:
         return os.fsdecode(self.rel).split("/")
 
 
-def unquote_rel(rel_quoted: str) -> bytes:
-    return unquote_to_bytes(rel_quoted)
-
-
-def display_name(rel: bytes) -> str:
-    """A printable name for logs and titles: undecodable bytes shown as U+FFFD."""
-    return rel.decode("utf-8", "replace")
 
 
 def check_source(root: Path, forbidden: list[Path]) -> Path:
