@@ -10,12 +10,13 @@ from __future__ import annotations
 import codecs
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as email_policy
 from html.parser import HTMLParser
 
+from kgflow.config import Settings
 from kgflow.parse.errors import QuarantineError
 
 SUPPORTED = {"pdf", "docx", "pptx", "html", "htm", "md", "txt", "eml"}
@@ -30,26 +31,37 @@ _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "me
          "wbr", "basefont", "frame", "keygen"}
 
 
+# each Limits field mirrors a setting: its default is declared once, in Settings
+_SETTING_OF = {"max_bytes": "max_document_bytes", "max_expanded_bytes": "max_expanded_bytes",
+               "max_archive_members": "max_archive_members", "max_compression_ratio": "max_compression_ratio",
+               "max_chars": "max_document_chars", "max_chunks": "max_chunks_per_document",
+               "max_nesting_depth": "max_nesting_depth", "max_attachments": "max_attachments",
+               "max_attachment_depth": "max_attachment_depth", "max_pdf_pages": "max_pdf_pages"}
+
+
+def _default(field: str):
+    return Settings.model_fields[_SETTING_OF[field]].default
+
+
 @dataclass(frozen=True)
 class Limits:
-    """What one document may expand to. Built from Settings at the job's entry point."""
+    """What one document may expand to: the KGFLOW_* document bounds, by the names the parser uses. Built from
+    Settings at the job's entry point."""
 
-    max_bytes: int = 10 * 1024 * 1024
-    max_expanded_bytes: int = 64 * 1024 * 1024
-    max_archive_members: int = 2000
-    max_compression_ratio: float = 200.0
-    max_chars: int = 2_000_000
-    max_chunks: int = 2000
-    max_nesting_depth: int = 256
-    max_attachments: int = 20
-    max_attachment_depth: int = 2
-    max_pdf_pages: int = 2000
+    max_bytes: int = _default("max_bytes")
+    max_expanded_bytes: int = _default("max_expanded_bytes")
+    max_archive_members: int = _default("max_archive_members")
+    max_compression_ratio: float = _default("max_compression_ratio")
+    max_chars: int = _default("max_chars")
+    max_chunks: int = _default("max_chunks")
+    max_nesting_depth: int = _default("max_nesting_depth")
+    max_attachments: int = _default("max_attachments")
+    max_attachment_depth: int = _default("max_attachment_depth")
+    max_pdf_pages: int = _default("max_pdf_pages")
 
     @classmethod
-    def from_settings(cls, s) -> Limits:
-        return cls(s.max_document_bytes, s.max_expanded_bytes, s.max_archive_members, s.max_compression_ratio,
-                   s.max_document_chars, s.max_chunks_per_document, s.max_nesting_depth, s.max_attachments,
-                   s.max_attachment_depth, s.max_pdf_pages)
+    def from_settings(cls, s: Settings) -> Limits:
+        return cls(**{f.name: getattr(s, _SETTING_OF[f.name]) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
