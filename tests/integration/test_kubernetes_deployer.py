@@ -256,6 +256,7 @@ def test_a_new_base_model_is_rolled_out_blue_green_and_the_service_switches_afte
                                 settings=s.model_copy(update={"gateway_url": gateway}), drain_s=1.0)
             time.sleep(1.5)  # past the old pods' grace period
             assert _upstream(gateway) == "m0001"
+        print(f"blue/green under load: {len(load.statuses)} requests, {sum(x != 200 for x in load.statuses)} failed")
         assert load.statuses and set(load.statuses) == {200}, load.statuses
         assert result["slot"] == "green" and _switches(fake) == ["blue", "green"]
         assert _switches(fake, "kgflow-engine-preview") == ["green", "blue"]
@@ -280,6 +281,8 @@ def _failed_rollout(env, cluster: Cluster, tmp_path: Path, base_model: str, reas
                        settings=s.model_copy(update={"gateway_url": gateway}))
         time.sleep(1.5)
         assert _upstream(gateway) == "base"
+    print(f"failed rollout ({reason}) under load: {len(load.statuses)} requests, "
+          f"{sum(x != 200 for x in load.statuses)} failed")
     return load
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,7 +76,8 @@ class KubernetesDeployer(Deployer):
             try:
                 config.load_incluster_config()
             except config.ConfigException:
-                config.load_kube_config()
+                # KUBECONFIG as it is now: the client reads its default location only once, at import
+                config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
             api_client = client.ApiClient()
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
