@@ -29,7 +29,7 @@ class DeployError(KgflowError):
 class Deployer(ABC):
     """One serving slot per colour; `state.json` remembers which endpoint is live."""
 
-    backend: str = "llamacpp"  # the generation backend (kgflow.llm.BACKENDS) its endpoints speak
+    backend: str = "llamacpp"  # the generation backend (kgflow.seams.LLM_BACKENDS) its endpoints speak
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
