@@ -117,9 +117,10 @@ class GraphStore(ABC):
     batch_size: int = 5000
 
     @classmethod
-    @abstractmethod
     def open(cls, settings: Settings, read_only: bool = False, path: Path | None = None) -> GraphStore:
-        """The store the settings configure (`path`: a staged copy, for a store that has one)."""
+        """The store the settings configure (`path`: a staged copy, for a store that has one). Every store
+        registered in kgflow.seams has one; a store's own helpers (a transaction's view) need none."""
+        raise NotImplementedError(f"{cls.__name__} is not opened from settings")
 
     @abstractmethod
     def ensure_schema(self) -> None: ...
