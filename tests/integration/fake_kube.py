@@ -5,7 +5,7 @@ The API side serves the part of the API the deployer calls (Services, Deployment
 ScaledObjects, HPAs), at the API's own paths, answering with the API's own Status errors. Every write is
 checked strictly against the pinned OpenAPI and CRD schemas (kgflow.deploy.manifests), as the real server's
 strict field validation does: a write that fails is answered 422, and every write is recorded with its
-verdict.
+verdict and whether it asked for strict validation (fieldValidation=Strict), as a client should.
 
 The cluster side plays the controllers the deployer relies on:
 - the Deployment controller: a Deployment's pods are started by `pod_factory` (the tests run fake engine
@@ -69,7 +69,7 @@ class FakeCluster:
         self.namespace, self.validator, self.pod_factory, self.grace_s = namespace, validator, pod_factory, grace_s
         self.objects: dict[tuple[str, str], dict] = {}  # (resource, name) -> object
         self.pods: dict[str, dict] = {}  # name -> {"obj", "stop", "ready", "owner"}
-        self.writes: list[dict] = []  # {"method", "path", "code", "errors"}
+        self.writes: list[dict] = []  # {"method", "path", "code", "errors", "strict"}
         self.selector_log: list[dict] = []  # {"service", "selector", "pods": {name: ready}}
         self.lock = threading.RLock()
         self._stack = ExitStack()
@@ -159,7 +159,7 @@ class FakeCluster:
             del self.objects[(resource, name)]
             if resource == "deployments":
                 self._delete_pods(name)
-            self.writes.append({"method": method, "path": path, "code": 200, "errors": []})
+            self.writes.append({"method": method, "path": path, "code": 200, "errors": [], "strict": None})
             return JSONResponse({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
         if method == "POST":
             if name is not None or (body or {}).get("kind") != kind:
@@ -175,7 +175,8 @@ class FakeCluster:
         else:
             return status(405, "MethodNotAllowed", f"{method} is not served by this fake")
         errors = self.validator.errors({k: v for k, v in result.items() if k != "status"})
-        self.writes.append({"method": method, "path": path, "code": 422 if errors else 200, "errors": errors})
+        self.writes.append({"method": method, "path": path, "code": 422 if errors else 200, "errors": errors,
+                            "strict": query.get("fieldValidation") == "Strict"})
         if errors:
             return status(422, "Invalid", f'{kind} "{name}" is invalid: ' + "; ".join(errors))
         if current and resource == "deployments" and result.get("spec") != current.get("spec"):

@@ -145,8 +145,7 @@ class Cluster:
 
         api = client.ApiClient(client.Configuration(host=self.fake.url))
         return KubernetesDeployer(tmp_path / "deploy", NS, release="kgflow", engine="vllm", base_model=base_model,
-                                  api_client=api, service_url=self.fake.service_url, validator=self.validator,
-                                  poll_s=0.2)
+                                  api_client=api, service_url=self.fake.service_url, poll_s=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +214,9 @@ def _switches(fake: FakeCluster, service: str = "kgflow-engine") -> list[str]:
 
 
 def _every_write_valid(fake: FakeCluster) -> None:
+    """Every write the deployer sent passed the schema check, and asked the server for strict validation."""
     assert fake.writes and [w for w in fake.writes if w["code"] != 200] == []
+    assert [w for w in fake.writes if w["method"] != "DELETE" and not w["strict"]] == []
 
 
 def _never_selected_an_unready_pod(fake: FakeCluster) -> None:

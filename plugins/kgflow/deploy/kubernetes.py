@@ -12,12 +12,12 @@ Two kinds of rollout, as the engines allow:
   becomes ready, or fails its smoke test, is deleted without the Service ever pointing at it, so the
   requests in flight never reach it.
 
-Every object the deployer writes is checked against the pinned Kubernetes and CRD schemas first
-(kgflow.deploy.manifests), so a refused write fails before it is sent.
+Every write asks the API server for strict field validation (`fieldValidation=Strict`, what
+`kubectl --validate=strict` sends), so a misspelt field is refused, never silently dropped.
 
 No cluster runs where kgflow's tests run: tests/integration/test_kubernetes_deployer.py drives this class
-up to the wire, against a fake API server that validates each request against the same OpenAPI schemas
-and runs fake engine pods on loopback addresses.
+up to the wire, against a fake API server that validates each write against the pinned OpenAPI schemas
+(kgflow.deploy.manifests) and runs fake engine pods on loopback addresses.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class KubernetesDeployer(Deployer):
     def __init__(self, state_dir: Path, namespace: str, release: str = "kgflow", engine: str = "vllm",
                  base_model: str = "base", served_model_name: str = "base", api_client=None,
                  http: httpx.Client | None = None, service_url: Callable[[str, int], str] | None = None,
-                 validator=None, poll_s: float = 1.0) -> None:
+                 poll_s: float = 1.0) -> None:
         super().__init__(state_dir)
         from kubernetes import client, config
 
@@ -90,11 +90,6 @@ class KubernetesDeployer(Deployer):
         self.http = http or httpx.Client(timeout=60)
         self.poll_s = poll_s
         self._service_url = service_url or (lambda name, port: f"http://{name}.{namespace}.svc:{port}")
-        if validator is None:
-            from kgflow.deploy.manifests import Validator
-
-            validator = Validator.load()
-        self.validator = validator
 
     # ---- names and reads --------------------------------------------------------------------------
 
@@ -109,12 +104,16 @@ class KubernetesDeployer(Deployer):
     def deployment_name(self, slot: str) -> str:
         return f"{self.full}-engine-{slot}"
 
-    def _api(self, what: str, call: Callable, *args, **kwargs):
+    def _api(self, what: str, call: Callable, *args, missing_ok: bool = False, **kwargs):
+        """One API call; a refusal becomes a DeployError naming what was asked. `missing_ok`: an object that
+        does not exist (404) is None, not an error."""
         from kubernetes.client.exceptions import ApiException
 
         try:
             return call(*args, **kwargs)
         except ApiException as e:
+            if missing_ok and e.status == 404:
+                return None
             detail = (e.body or e.reason or "")[:300]
             raise DeployError(f"Kubernetes refused to {what}: HTTP {e.status} {detail}") from e
 
@@ -130,14 +129,9 @@ class KubernetesDeployer(Deployer):
         return slot
 
     def _deployment(self, name: str) -> dict | None:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            return _json(self.apps.read_namespaced_deployment(name, self.namespace, _preload_content=False))
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise DeployError(f"Kubernetes refused to read Deployment {name}: HTTP {e.status}") from e
+        response = self._api(f"read Deployment {name}", self.apps.read_namespaced_deployment, name, self.namespace,
+                             _preload_content=False, missing_ok=True)
+        return None if response is None else _json(response)
 
     def _port(self) -> int:
         ports = self._service_obj(self.service)["spec"]["ports"]
@@ -186,8 +180,8 @@ class KubernetesDeployer(Deployer):
         name = body["metadata"]["name"]
         if self._deployment(name) is not None:  # left by an earlier attempt that did not finish
             self._delete(name)
-        self.validator.check(body)
-        self._api(f"create Deployment {name}", self.apps.create_namespaced_deployment, self.namespace, body)
+        self._api(f"create Deployment {name}", self.apps.create_namespaced_deployment, self.namespace, body,
+                  field_validation="Strict")
         log.info("created %s for %s (base %s)", name, version, self.base_model)
         return Endpoint(target, self._url(), version, name)
 
@@ -319,42 +313,25 @@ class KubernetesDeployer(Deployer):
         asyncio.run(ask_all())
 
     def _select(self, service: str, slot: str) -> None:
-        patch = {"spec": {"selector": {SLOT_LABEL: slot}}}
-        merged = self._service_obj(service)
-        if merged["spec"]["selector"].get(SLOT_LABEL) == slot:
+        if self._service_obj(service)["spec"]["selector"].get(SLOT_LABEL) == slot:
             return
-        merged["spec"]["selector"][SLOT_LABEL] = slot
-        merged.pop("status", None)
-        self.validator.check(merged)
-        self._api(f"patch Service {service}", self.core.patch_namespaced_service, service, self.namespace, patch)
+        self._api(f"patch Service {service}", self.core.patch_namespaced_service, service, self.namespace,
+                  {"spec": {"selector": {SLOT_LABEL: slot}}}, field_validation="Strict")
 
     def _retarget_autoscaler(self, deployment: str) -> None:
-        from kubernetes.client.exceptions import ApiException
-
+        """The KEDA ScaledObject's target, else the HPA's; with neither, a fixed number of engine pods."""
         patch = {"spec": {"scaleTargetRef": {"name": deployment}}}
-        try:
-            self.custom.patch_namespaced_custom_object("keda.sh", "v1alpha1", self.namespace, "scaledobjects",
-                                                       self.service, patch)
-            return
-        except ApiException as e:
-            if e.status != 404:
-                raise DeployError(f"Kubernetes refused to retarget ScaledObject {self.service}: HTTP {e.status}") from e
-        try:
-            self.autoscaling.patch_namespaced_horizontal_pod_autoscaler(self.service, self.namespace, patch)
-        except ApiException as e:
-            if e.status != 404:  # no autoscaler: a fixed number of engine pods
-                raise DeployError(f"Kubernetes refused to retarget HPA {self.service}: HTTP {e.status}") from e
+        if self._api(f"retarget ScaledObject {self.service}", self.custom.patch_namespaced_custom_object, "keda.sh",
+                     "v1alpha1", self.namespace, "scaledobjects", self.service, patch, missing_ok=True,
+                     field_validation="Strict") is None:
+            self._api(f"retarget HPA {self.service}", self.autoscaling.patch_namespaced_horizontal_pod_autoscaler,
+                      self.service, self.namespace, patch, missing_ok=True, field_validation="Strict")
 
     def _delete(self, name: str) -> None:
         from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
 
-        try:
-            self.apps.delete_namespaced_deployment(name, self.namespace,
-                                                   body=client.V1DeleteOptions(propagation_policy="Foreground"))
-        except ApiException as e:
-            if e.status != 404:
-                raise DeployError(f"Kubernetes refused to delete Deployment {name}: HTTP {e.status}") from e
+        self._api(f"delete Deployment {name}", self.apps.delete_namespaced_deployment, name, self.namespace,
+                  body=client.V1DeleteOptions(propagation_policy="Foreground"), missing_ok=True)
 
 
 def _json(response) -> dict:

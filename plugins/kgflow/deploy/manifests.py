@@ -3,8 +3,9 @@ Kubernetes release (bundled by kubernetes-validate) for built-in kinds, and the 
 custom resources (KEDA's ScaledObject, the Prometheus operator's monitors and rules).
 
 Both are strict, as `kubectl apply --validate=strict` is: an unknown field is an error, not a silently
-dropped typo. The chart's tests check every rendered object here; the Kubernetes deployer checks what it is
-about to send, and the fake API server of its tests checks what it receives.
+dropped typo. The chart's tests check every rendered object here, and the fake API server of the Kubernetes
+deployer's tests checks every write it receives (a real server does the same for the deployer's writes, which
+ask for fieldValidation=Strict). Test tooling: it needs kubernetes-validate and the CRD modules of a dev install.
 """
 
 from __future__ import annotations
