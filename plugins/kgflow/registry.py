@@ -10,8 +10,10 @@ registries are in `kgflow.seams`; settings are checked against them.
 
 from __future__ import annotations
 
+import sys
+from functools import lru_cache
 from importlib import import_module
-from importlib.metadata import entry_points
+from importlib.metadata import distributions
 from typing import Any
 
 from kgflow.errors import KgflowError
@@ -20,6 +22,19 @@ from kgflow.errors import KgflowError
 class UnknownImplementation(KgflowError, ValueError):
     """A setting named no registered implementation and no importable "module:attribute"."""
     status, error_type = 400, "configuration"
+
+
+@lru_cache(maxsize=4)
+def _installed(path: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """group -> name -> "module:attribute" of every installed package's kgflow entry points: one scan of the
+    installed distributions per sys.path (settings are checked against the registries each time they are
+    built, so the scan is not repeated for every field and every build)."""
+    found: dict[str, dict[str, str]] = {}
+    for dist in distributions():
+        for ep in dist.entry_points:
+            if ep.group.startswith("kgflow."):
+                found.setdefault(ep.group, {}).setdefault(ep.name, ep.value)
+    return found
 
 
 class Registry:
@@ -31,10 +46,8 @@ class Registry:
 
     def entries(self) -> dict[str, str]:
         """name -> "module:attribute": kgflow's own first, then installed packages' entry points."""
-        found = dict(self._entries)
-        for ep in entry_points(group=self.group):
-            found.setdefault(ep.name, ep.value)
-        return found
+        installed = _installed(tuple(sys.path)).get(self.group, {})
+        return {**self._entries, **{name: t for name, t in installed.items() if name not in self._entries}}
 
     def names(self) -> list[str]:
         return list(self.entries())
