@@ -98,8 +98,9 @@ def main() -> None:
     try:
         async def measure() -> dict:
             backend = make_backend(args.backend, url, timeout_s=600, model=args.model)
-            solo = [await backend.generate(p, params) for p in grounded]  # warm-up and reference in one
-            solo = [await backend.generate(p, params) for p in grounded]
+            for p in grounded:  # warm-up: the engine's first answers include loading and compiling
+                await backend.generate(p, params)
+            solo = [await backend.generate(p, params) for p in grounded]  # the reference answers
             tokens = sum(g.generated_tokens for g in solo)
             loaded = [await run_load(backend, grounded, params, args.requests, c, solo) for c in args.concurrency]
             await backend.aclose()
