@@ -90,3 +90,12 @@ def truth(knowledge_base: Path) -> dict:
     import json
 
     return json.loads((knowledge_base / "ground_truth.json").read_text())
+
+
+@pytest.fixture()
+def docker_engine():
+    """(the fake Docker Engine API server, a `docker` client of it): no Docker engine runs here."""
+    from tests.integration.fake_docker import fake_docker_engine
+
+    with fake_docker_engine() as (fake, client, _):
+        yield fake, client

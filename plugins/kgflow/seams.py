@@ -10,6 +10,15 @@ SOURCES = Registry("source", "kgflow.sources", {  # by URL scheme: each class sa
     "local": "kgflow.sources.local:LocalSource",
     "object_store": "kgflow.sources.object_store:ObjectStoreSource",
 })
+PARSERS = Registry("parser", "kgflow.parsers", {  # by format: each parser says which file extensions it reads
+    "pdf": "kgflow.parse.unstructured_parsers:PDF",
+    "docx": "kgflow.parse.unstructured_parsers:DOCX",
+    "pptx": "kgflow.parse.unstructured_parsers:PPTX",
+    "html": "kgflow.parse.unstructured_parsers:HTML",
+    "md": "kgflow.parse.unstructured_parsers:MARKDOWN",
+    "txt": "kgflow.parse.unstructured_parsers:TEXT",
+    "eml": "kgflow.parse.unstructured_parsers:EMAIL",
+})
 CHUNKERS = Registry("chunker", "kgflow.chunkers", {
     "by_title": "kgflow.chunking.chunker:chunk_elements",
 })

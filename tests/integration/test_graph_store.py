@@ -7,10 +7,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from kgflow.config import get_settings
+from kgflow.config import Settings, get_settings
 from kgflow.graph import GraphBatch, open_graph_store
 from kgflow.graph.embedded import EmbeddedGraphStore
 from kgflow.nlp.normalize import entity_id
+from kgflow.seams import GRAPH_STORES
+from tests.contract import environment, implementations
 
 
 def _batch(doc: str = "d1", people: tuple[str, ...] = ("Sarah Chen", "Quantara Bank")) -> GraphBatch:
@@ -27,15 +29,16 @@ def _batch(doc: str = "d1", people: tuple[str, ...] = ("Sarah Chen", "Quantara B
     return GraphBatch.from_staged(docs, chunks, mentions, ents, rels, ingested_at="2026-11-23T00:00:00Z")
 
 
-@pytest.fixture(params=["embedded", "neo4j"])
+@pytest.fixture(params=implementations(GRAPH_STORES))
 def store(request, tmp_path):
-    if request.param == "embedded":
-        with EmbeddedGraphStore(tmp_path / "g.lbug") as s:
-            yield s
-        return
-    request.getfixturevalue("neo4j_home")  # the server, emptied, named by neo4j_default
-    with open_graph_store(get_settings()) as s:
-        yield s
+    """The store named by the parameter, opened from settings as the pipeline opens it, on an empty graph."""
+    if environment(GRAPH_STORES, request.param, {"embedded": "file", "neo4j": "server"}) == "server":
+        request.getfixturevalue("neo4j_home")  # the server, emptied, named by neo4j_default
+        s = get_settings().model_copy(update={"graph_backend": request.param})
+    else:
+        s = Settings(home=tmp_path, graph_backend=request.param)
+    with open_graph_store(s) as store:
+        yield store
 
 
 def test_bulk_load_writes_the_data_model(store):

@@ -10,9 +10,11 @@ import pytest
 
 from kgflow.config import Settings, SourceConfig
 from kgflow.schemas import empty_frame
+from kgflow.seams import SOURCES
 from kgflow.sources import open_source, select_sources
 from kgflow.sources.base import FileTooLarge, PathEscape, SourceRefused
 from kgflow.sources.changes import change_set, updated_manifest
+from tests.contract import environment, implementations
 from tests.s3_server import CREDENTIALS, s3_server
 
 FILES = {"hr/memo.txt": b"Maria Lindqvist leads Project Falcon.", "sales/q3.md": b"# Q3\n\nRevenue grew.",
@@ -33,12 +35,12 @@ def s3_endpoint():
 class Store:
     """One source's backing store: write and delete documents, and the SourceConfig that reads it."""
 
-    def __init__(self, kind: str, base: Path | str, endpoint: str | None = None) -> None:
-        self.kind, self.base, self.endpoint = kind, base, endpoint
+    def __init__(self, kind: str, base: Path | str, endpoint: str | None = None, scheme: str = "") -> None:
+        self.kind, self.base, self.endpoint, self.scheme = kind, base, endpoint, scheme
 
     def config(self, name: str = "docs", **kw) -> SourceConfig:
         if self.kind == "local":
-            return SourceConfig(name=name, url=str(self.base), **kw)
+            return SourceConfig(name=name, url=f"{self.scheme}://{self.base}" if self.scheme else str(self.base), **kw)
         return SourceConfig(name=name, url=f"s3://{self.base}", storage_options={"endpoint_url": self.endpoint},
                             **kw)
 
@@ -65,10 +67,13 @@ class Store:
 _counter = iter(range(10_000))
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=implementations(SOURCES))
 def store(request, tmp_path) -> Store:
-    if request.param == "local":
-        s = Store("local", tmp_path / "share")
+    """A store holding FILES, read through the source kind named by the parameter (by a URL of its scheme)."""
+    scheme = next(s for s in SOURCES.resolve(request.param).schemes if s != "*") \
+        if "*" not in SOURCES.resolve(request.param).schemes else "s3"
+    if environment(SOURCES, request.param, {"local": "local", "object_store": "s3"}) == "local":
+        s = Store("local", tmp_path / "share", scheme=scheme if scheme not in ("", "file") else "")
     else:
         endpoint = request.getfixturevalue("s3_endpoint")
         s = Store("s3", f"{BUCKET}/t{next(_counter)}/docs", endpoint)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import httpx
 
 from kgflow.deploy.vllm import VllmDeployer
-from tests.integration.test_docker_deployer import engine  # noqa: F401 - the fake Engine API fixture
 
 
 class FakeVllm:
@@ -29,8 +28,8 @@ def _deployer(tmp_path, client, vllm: FakeVllm, base: str = "base") -> VllmDeplo
     return VllmDeployer(tmp_path, client=client, base_model=base, http=vllm.client)
 
 
-def test_the_first_deploy_starts_a_vllm_container_that_can_load_adapters_at_run_time(engine, tmp_path):  # noqa: F811
-    fake, client = engine
+def test_the_first_deploy_starts_a_vllm_container_that_can_load_adapters_at_run_time(docker_engine, tmp_path):
+    fake, client = docker_engine
     ep = _deployer(tmp_path, client, FakeVllm()).start("m0001", None, "blue")
     create = next(body for _, path, body in fake.calls if path.endswith("/containers/create"))
     assert create["Image"].startswith("vllm/vllm-openai")
@@ -40,9 +39,9 @@ def test_the_first_deploy_starts_a_vllm_container_that_can_load_adapters_at_run_
     assert ep.url == "http://kgflow-vllm-blue:8000"
 
 
-def test_a_new_version_on_the_same_base_is_loaded_into_the_live_server_not_a_new_container(engine,  # noqa: F811
+def test_a_new_version_on_the_same_base_is_loaded_into_the_live_server_not_a_new_container(docker_engine,
                                                                                            tmp_path):
-    fake, client = engine
+    fake, client = docker_engine
     vllm = FakeVllm()
     deployer = _deployer(tmp_path, client, vllm)
     first = deployer.start("m0001", None, "blue")
@@ -55,9 +54,9 @@ def test_a_new_version_on_the_same_base_is_loaded_into_the_live_server_not_a_new
     assert (second.url, second.handle, second.version) == (first.url, first.handle, "m0002")
 
 
-def test_retiring_a_version_that_shares_the_container_unloads_its_adapter_and_keeps_the_server(engine,  # noqa: F811
+def test_retiring_a_version_that_shares_the_container_unloads_its_adapter_and_keeps_the_server(docker_engine,
                                                                                                tmp_path):
-    fake, client = engine
+    fake, client = docker_engine
     vllm = FakeVllm()
     deployer = _deployer(tmp_path, client, vllm)
     first = deployer.start("m0001", None, "blue")
@@ -69,8 +68,8 @@ def test_retiring_a_version_that_shares_the_container_unloads_its_adapter_and_ke
     assert fake.containers[first.handle]["State"]["Running"]
 
 
-def test_a_new_base_model_gets_a_container_of_its_own_blue_green(engine, tmp_path):  # noqa: F811
-    fake, client = engine
+def test_a_new_base_model_gets_a_container_of_its_own_blue_green(docker_engine, tmp_path):
+    fake, client = docker_engine
     vllm = FakeVllm()
     old = _deployer(tmp_path, client, vllm, base="base").start("m0001", None, "blue")
     _deployer(tmp_path, client, vllm, base="base").record_live(old)
@@ -79,10 +78,10 @@ def test_a_new_base_model_gets_a_container_of_its_own_blue_green(engine, tmp_pat
     assert not [p for p, _ in vllm.requests if p == "/v1/load_lora_adapter"]
 
 
-def test_a_fresh_server_loads_the_versions_adapter_once_it_is_healthy(engine, tmp_path, monkeypatch):  # noqa: F811
+def test_a_fresh_server_loads_the_versions_adapter_once_it_is_healthy(docker_engine, tmp_path, monkeypatch):
     from kgflow.deploy.docker import DockerDeployer
 
-    fake, client = engine
+    fake, client = docker_engine
     vllm = FakeVllm()
     deployer = _deployer(tmp_path, client, vllm)
     ep = deployer.start("m0003", None, "blue")

@@ -10,12 +10,17 @@ sections, and table rows kept whole.
 from __future__ import annotations
 
 import html
+import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from unstructured.documents.elements import ElementMetadata, ListItem, NarrativeText, PageBreak, Table, Title
 
+from kgflow.chunking import chunker_for
 from kgflow.chunking.chunker import Block, chunk_elements, is_heading, pack, to_blocks
+from kgflow.seams import CHUNKERS
+from tests.contract import implementations
 
 WORDS = st.sampled_from(["plan", "budget", "Maria", "Falcon", "leads", "the", "a", "of", "review", "2024", "x",
                          "project.", "team;", "done!", "why?", "mail", "SECRET", "word" * 40, "y" * 1500])
@@ -64,12 +69,24 @@ def _letters(text: str) -> str:
     return "".join(text.split())
 
 
+@pytest.mark.parametrize("name", implementations(CHUNKERS))  # the chunker contract, for every registered one
 @PROPERTY
-@given(elements(), CAPS)
-def test_no_chunk_is_longer_than_the_cap_after_cleaning(els, cap):
+@given(els=elements(), cap=CAPS)
+def test_no_chunk_is_longer_than_the_cap_after_cleaning(name, els, cap):
     max_chars, new_after, overlap = cap
-    chunks = chunk_elements(els, "doc", max_chars, new_after, overlap, _lengthen)
+    chunks = chunker_for(name)(els, "doc", max_chars, new_after, overlap, _lengthen)
     assert all(len(c.text) <= max_chars for c in chunks), max(len(c.text) for c in chunks)
+
+
+@pytest.mark.parametrize("name", implementations(CHUNKERS))
+@PROPERTY
+@given(els=elements(), cap=CAPS)
+def test_a_chunk_holds_only_the_document_s_own_words(name, els, cap):
+    max_chars, new_after, overlap = cap
+    chunks = chunker_for(name)(els, "doc", max_chars, new_after, overlap, _lengthen)
+    text = " ".join(_lengthen(el.text) for el in els)
+    assert all(c.doc_id == "doc" for c in chunks)
+    assert all(w in text for c in chunks for w in re.findall(r"\w+", c.text))  # a table's '|' is layout
 
 
 @PROPERTY

@@ -17,7 +17,7 @@ from kgflow.parse.partition import (
     partition_bytes,
     split_front_matter,
 )
-from kgflow.parse.sniff import SUPPORTED, Limits, Sniffed, email_attachments, extension, sniff
+from kgflow.parse.sniff import Limits, Sniffed, parser_for, sniff
 
 LONG_TOKEN = re.compile(rf"\S{{{MAX_TOKEN_CHARS},}}")
 LONG_TOKEN_MARK = "[…]"
@@ -107,20 +107,20 @@ def _elements(data: bytes, name: str, limits: Limits, depth: int,
               languages: tuple[str, ...]) -> tuple[str, list, dict]:
     """The document's format, its elements (attachments' after the body) and its front matter."""
     sniffed = sniff(data, name, limits)
+    parser = parser_for(name)
     meta: dict = {}
-    if sniffed.format == "md" and sniffed.text is not None:
+    if parser.front_matter and sniffed.text is not None:
         meta, body = split_front_matter(sniffed.text)
         sniffed = Sniffed(sniffed.format, body)
     elements = partition_bytes(data, sniffed, languages) if (sniffed.text is None or sniffed.text.strip()) else []
-    if sniffed.format == "eml":
-        for att in email_attachments(data, limits, depth):
-            if extension(att.name) not in SUPPORTED:
-                continue  # images, calendars, signatures: not documents, and never parsed
-            try:
-                _, inner, _ = _elements(att.data, att.name, limits, depth + 1, languages)
-            except QuarantineError as q:
-                raise QuarantineError(q.reason, f"attachment {att.name[:80]!r}: {q.detail}") from q
-            elements += inner
+    for att in parser.attachments(data, limits, depth):
+        if parser_for(att.name) is None:
+            continue  # images, calendars, signatures: not documents, and never parsed
+        try:
+            _, inner, _ = _elements(att.data, att.name, limits, depth + 1, languages)
+        except QuarantineError as q:
+            raise QuarantineError(q.reason, f"attachment {att.name[:80]!r}: {q.detail}") from q
+        elements += inner
     if not elements and not meta.get("title"):
         raise QuarantineError("empty", "no text could be extracted")
     return sniffed.format, elements, meta

@@ -1,11 +1,8 @@
-"""Partition a document's bytes into elements with `unstructured`, one explicit partitioner per format.
-
-Partitioners get bytes (`file=`) or decoded text (`text=`), never a path: nothing is reopened by name.
-"""
+"""Partition a document's bytes into elements through its format's parser (kgflow.seams.PARSERS), and read the
+title and tags a document declares about itself."""
 
 from __future__ import annotations
 
-import importlib
 import io
 import re
 from typing import Any
@@ -13,35 +10,23 @@ from typing import Any
 from kgflow.parse.errors import QuarantineError
 from kgflow.parse.sniff import Sniffed
 
-# format -> (module, function, extra kwargs). PDF uses the "fast" strategy: hi_res needs a hub model.
-# E-mail attachments are parsed by kgflow itself, each with every check a file gets (parse.document).
-_PARTITIONERS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "pdf": ("unstructured.partition.pdf", "partition_pdf", {"strategy": "fast"}),
-    "docx": ("unstructured.partition.docx", "partition_docx", {}),
-    "pptx": ("unstructured.partition.pptx", "partition_pptx", {}),
-    "html": ("unstructured.partition.html", "partition_html", {}),
-    "md": ("unstructured.partition.md", "partition_md", {}),
-    "txt": ("unstructured.partition.text", "partition_text", {}),
-    "eml": ("unstructured.partition.email", "partition_email", {"process_attachments": False}),
-}
-
 
 def preload() -> None:
-    """Import every partitioner now (a worker does this before it bounds its own memory)."""
-    for module, _, _ in _PARTITIONERS.values():
-        importlib.import_module(module)
+    """Import every registered parser's library now (a worker does this before it bounds its own memory)."""
+    from kgflow.seams import PARSERS
+
+    for name in PARSERS.names():
+        PARSERS.resolve(name).preload()
 
 
 def partition_bytes(data: bytes, sniffed: Sniffed, languages: tuple[str, ...] = ("eng",)) -> list:
-    """Return unstructured elements; any parser failure becomes a QuarantineError('corrupt').
+    """Return the parser's elements that hold text; any parser failure becomes a QuarantineError('corrupt').
 
     `languages`: what unstructured records and tunes its English heuristics by; ("auto",) detects."""
-    module, func, kwargs = _PARTITIONERS[sniffed.format]
-    partition = getattr(importlib.import_module(module), func)
-    source = {"file": io.BytesIO(data)} if sniffed.text is None or sniffed.format == "eml" else {
-        "text": sniffed.text}
+    from kgflow.seams import PARSERS
+
     try:
-        elements = partition(**source, **kwargs, languages=list(languages))
+        elements = PARSERS.resolve(sniffed.format).partition(data, sniffed.text, list(languages))
     except (QuarantineError, MemoryError):
         raise
     except RecursionError as e:

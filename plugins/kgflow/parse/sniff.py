@@ -15,11 +15,14 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as email_policy
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 
 from kgflow.config import Settings
 from kgflow.parse.errors import QuarantineError
 
-SUPPORTED = {"pdf", "docx", "pptx", "html", "htm", "md", "txt", "eml"}
+if TYPE_CHECKING:
+    from kgflow.parse.base import Parser
+
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office encryption wraps OOXML in an OLE container
 _BINARY_MAGIC = {b"%PDF": "pdf", b"PK\x03\x04": "zip", b"\x89PNG": "png", b"\xff\xd8\xff": "jpeg",
                  b"MZ": "executable", b"GIF8": "gif", OLE_MAGIC[:4]: "ole", b"\x1f\x8b": "gzip",
@@ -74,47 +77,46 @@ def extension(name: str) -> str:
     return name.rsplit(".", 1)[-1].lower() if "." in name.rsplit("/", 1)[-1] else ""
 
 
-def sniff(data: bytes, name: str, limits: Limits) -> Sniffed:
-    """The normalised format of a file's bytes (and its text for text formats), or a QuarantineError."""
+def parser_for(name: str) -> Parser | None:
+    """The registered parser (kgflow.seams.PARSERS) that reads a file of this name, by its extension."""
+    from kgflow.seams import PARSERS
+
     ext = extension(name)
-    if ext not in SUPPORTED:
-        raise QuarantineError("unsupported", f"extension .{ext or '(none)'} is not a supported format")
+    return next((p for p in map(PARSERS.resolve, PARSERS.names()) if ext in p.extensions), None) if ext else None
+
+
+def sniff(data: bytes, name: str, limits: Limits) -> Sniffed:
+    """The format of a file's bytes (and its text for text formats), or a QuarantineError: the checks every
+    format gets (size, emptiness, content against extension, encoding, the text bound), then its parser's."""
+    parser = parser_for(name)
+    if parser is None:
+        raise QuarantineError("unsupported", f"extension .{extension(name) or '(none)'} is not a supported format")
     if len(data) > limits.max_bytes:
         raise QuarantineError("too_large", f"{len(data)} bytes exceeds the limit of {limits.max_bytes}")
     if not data:
         raise QuarantineError("empty", "file has no bytes")
-    fmt = "html" if ext == "htm" else ext
+    ext = extension(name)
     bom = next((enc for b, enc in _BOMS if data.startswith(b)), None)
     detected = "text" if bom else next((k for m, k in _BINARY_MAGIC.items() if data.startswith(m)), "text")
-    if fmt == "pdf":
-        if detected != "pdf":
-            raise QuarantineError("mislabeled", f".pdf file contains {detected} data")
-        _check_pdf(data, limits)
-        return Sniffed(fmt)
-    if fmt in ("docx", "pptx"):
-        if detected == "ole":
-            raise QuarantineError("encrypted", f"password-protected (OLE-wrapped) .{fmt}")
-        if detected != "zip":
-            raise QuarantineError("mislabeled", f".{fmt} file contains {detected} data")
-        _check_ooxml(data, fmt, limits)
-        return Sniffed(fmt)
+    if parser.magic is not None:
+        if detected == "ole" and parser.magic == "zip":
+            raise QuarantineError("encrypted", f"password-protected (OLE-wrapped) .{ext}")
+        if detected != parser.magic:
+            raise QuarantineError("mislabeled", f".{ext} file contains {detected} data")
+        parser.check(data, None, limits)
+        return Sniffed(parser.format)
     if detected != "text":
-        raise QuarantineError("mislabeled", f".{fmt} file contains {detected} data")
+        raise QuarantineError("mislabeled", f".{ext} file contains {detected} data")
     text = decode_text(data, bom)
     if "\x00" in text:
-        raise QuarantineError("mislabeled", f".{fmt} file contains binary data")
+        raise QuarantineError("mislabeled", f".{ext} file contains binary data")
     if not text.strip():
         raise QuarantineError("empty", "file has only whitespace")
     if len(text) > limits.max_chars:
         raise QuarantineError("expands_too_large", f"{len(text)} characters of text exceeds the limit of "
                                                    f"{limits.max_chars}")
-    if fmt == "html":
-        check_html_depth(text, limits.max_nesting_depth)
-    if fmt == "eml":
-        msg = message_from_bytes(data, policy=email_policy)
-        if not (msg.get("From") or msg.get("Subject")):
-            raise QuarantineError("mislabeled", ".eml file has no e-mail headers")
-    return Sniffed(fmt, text)
+    parser.check(data, text, limits)
+    return Sniffed(parser.format, text)
 
 
 def decode_text(data: bytes, bom: str | None = None) -> str:
@@ -150,7 +152,7 @@ def check_html_depth(text: str, limit: int) -> None:
     probe.close()
 
 
-def _check_pdf(data: bytes, limits: Limits) -> None:
+def check_pdf(data: bytes, limits: Limits) -> None:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -169,10 +171,10 @@ def _check_pdf(data: bytes, limits: Limits) -> None:
         raise QuarantineError("expands_too_large", f"{pages} pages exceeds the limit of {limits.max_pdf_pages}")
 
 
-def _check_ooxml(data: bytes, fmt: str, limits: Limits) -> None:
+def check_ooxml(data: bytes, part: str, fmt: str, limits: Limits) -> None:
     """Zip bombs: the members' declared sizes bound what python's zipfile will ever inflate (it stops
-    at the declared size and fails the CRC), so checking them bounds the parser's memory."""
-    part = {"docx": "word/document.xml", "pptx": "ppt/presentation.xml"}[fmt]
+    at the declared size and fails the CRC), so checking them bounds the parser's memory. `part`: the member
+    every package of the format has."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             infos = z.infolist()

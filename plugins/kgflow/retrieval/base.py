@@ -90,6 +90,10 @@ class Retriever(ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def prepare(self, snap: Snapshot) -> None:  # noqa: B027 - a strategy with nothing to build needs nothing
+        """Build what this strategy derives from a version (a walk matrix, a lexical index) into `snap.cache`
+        when the version is opened, so the first query after a switch does not wait for it."""
+
     @abstractmethod
     def rank(self, q: Query) -> Ranking:
         """Chunk ids for the query, best first; every one readable by q.departments."""

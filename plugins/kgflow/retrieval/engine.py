@@ -114,11 +114,7 @@ class RetrievalEngine:
                 write_snapshot(g, version_dir)
         index = self._store.load(version, mmap=True)
         snap = Snapshot(version, index, open_snapshot(version_dir), snapshot_dir(version_dir))
-        from kgflow.retrieval.lexical import lexical_index
-        from kgflow.retrieval.ppr import walk_for
-
-        lexical_index(snap)  # opened with the version, so the first query after a switch does not wait
-        walk_for(snap, self.settings)
+        self.retriever(self.settings.retrieval_mode).prepare(snap)  # the first query after a switch does not wait
         log.info("opened knowledge base %s (%d vectors, %d entities) in %.2fs", version, index.manifest["count"],
                  len(snap.graph.entity_ids), time.perf_counter() - start)
         return snap

@@ -29,7 +29,9 @@ import re
 from collections.abc import Callable
 
 from kgflow.retrieval.base import Query, Ranking, Retriever
+from kgflow.retrieval.lexical import lexical_index
 from kgflow.retrieval.ppr import PPRRetriever, facts_for
+from kgflow.retrieval.types import Snapshot
 
 
 def _scaled(values: dict[str, float]) -> dict[str, float]:
@@ -80,6 +82,12 @@ class HybridRetriever(Retriever):
     def __init__(self, settings) -> None:
         super().__init__(settings)
         self._ppr = PPRRetriever(settings)
+
+    def prepare(self, snap: Snapshot) -> None:
+        if self.settings.hybrid_lexical_weight > 0:
+            lexical_index(snap)
+        if self.settings.hybrid_graph_weight > 0:
+            self._ppr.prepare(snap)
 
     def rank(self, q: Query) -> Ranking:
         s = self.settings

@@ -90,6 +90,9 @@ def personalized_pagerank(t: sparse.csr_matrix, reset: np.ndarray, damping: floa
 class PPRRetriever(Retriever):
     name = "ppr"
 
+    def prepare(self, snap: Snapshot) -> None:
+        walk_for(snap, self.settings)
+
     def scores(self, q: Query) -> tuple[dict[str, float], dict[str, float]]:
         """(chunk id -> PPR score for readable chunks, entity id -> weight: the linked seeds and the
         entities the walk reached most, for the facts shown with the answer)."""
