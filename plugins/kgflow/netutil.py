@@ -8,22 +8,31 @@ import urllib.request
 from collections.abc import Callable
 
 
+def wait_until(ready: Callable[[], bool], timeout_s: float, interval_s: float = 0.3,
+               alive: Callable[[], bool] | None = None) -> bool:
+    """The one readiness wait: True once `ready()` holds; False on timeout, or as soon as `alive()` says what
+    was being waited for is gone (a process that died, a container that exited)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if ready():
+            return True
+        if (alive is not None and not alive()) or time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)
+
+
 def wait_http(url: str, timeout_s: float, alive: Callable[[], bool] | None = None, ok_below: int = 500,
-              ready: Callable[[bytes], bool] | None = None) -> bool:
+              ready: Callable[[bytes], bool] | None = None, interval_s: float = 0.3) -> bool:
     """True once `url` answers below `ok_below` (and `ready(body)` holds, when given); False on timeout or
     when `alive()` says the process died."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status < ok_below and (ready is None or ready(r.read())):
-                    return True
+                return r.status < ok_below and (ready is None or ready(r.read()))
         except OSError:
-            pass
-        if alive is not None and not alive():
             return False
-        time.sleep(0.3)
-    return False
+
+    return wait_until(answers, timeout_s, interval_s, alive)
 
 
 def free_port() -> int:

@@ -26,8 +26,10 @@ class ScriptedBackend(LLMBackend):
 
     def __init__(self, pieces: list[StreamPiece], delay_s: float = 0.0, up: bool = True) -> None:
         self.pieces, self.delay_s, self.up = pieces, delay_s, up
+        self.params = None  # what the latest request asked the engine for
 
     async def generate(self, prompt, params):
+        self.params = params
         if not self.up:
             raise BackendUnavailable("scripted backend is down")
         await asyncio.sleep(self.delay_s * len(self.pieces))
@@ -143,3 +145,27 @@ def test_responses_are_what_the_openapi_schema_says_they_are(knowledge_base, eng
     assert "inputs" in generate["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert spec["/v1/chat/completions"]["post"]["responses"]["200"]["content"]["application/json"]["schema"][
         "$ref"].endswith("ChatResponse")
+
+
+@pytest.mark.parametrize(("parameters", "temperature"), [({"do_sample": True}, 1.0), ({}, None),
+                                                         ({"do_sample": True, "temperature": 0.3}, 0.3)])
+def test_do_sample_asks_the_engine_to_sample_as_tgi_does(knowledge_base, engine, tmp_path, parameters, temperature):
+    backend = ScriptedBackend(SEVEN_TOKENS)
+    with _client(knowledge_base, engine, backend, tmp_path) as c:
+        assert c.post("/generate", json={"inputs": QUESTION, "parameters": parameters}).status_code == 200
+    assert backend.params.temperature == temperature
+
+
+@pytest.mark.parametrize("field", ["frequency_penalty", "presence_penalty"])
+def test_a_penalty_no_engine_applies_is_refused_naming_it_not_ignored(knowledge_base, engine, tmp_path, field):
+    with _client(knowledge_base, engine, ScriptedBackend(SEVEN_TOKENS), tmp_path) as c:
+        r = c.post("/v1/chat/completions", json={**ROUTES["chat"][1], field: 0.5})
+        assert (r.status_code, r.json()["error_type"]) == (422, "validation") and field in r.json()["error"]
+        assert c.post("/v1/chat/completions", json={**ROUTES["chat"][1], field: 0}).status_code == 200
+
+
+def test_more_stop_sequences_than_the_engines_take_are_refused_not_cut(knowledge_base, engine, tmp_path):
+    with _client(knowledge_base, engine, ScriptedBackend(SEVEN_TOKENS), tmp_path) as c:
+        chat = c.post("/v1/chat/completions", json={**ROUTES["chat"][1], "stop": list("abcde")})
+        tgi = c.post("/generate", json={"inputs": QUESTION, "parameters": {"stop": list("abcde")}})
+    assert (chat.status_code, tgi.status_code) == (422, 422) and "stop" in chat.json()["error"]

@@ -91,8 +91,8 @@ def test_snapshot_rows_return_each_table_of_the_query_time_view(store, table):
 
 def test_typed_reads_name_entities_and_edges_without_cypher_at_the_call_site(store):
     store.bulk_write(_batch())
-    assert {e["name"] for e in store.entities()} == {"Sarah Chen", "Quantara Bank"}
-    assert [(r["src"], r["type"], r["dst"]) for r in store.related_edges()] == [
+    assert {e.name for e in store.entities()} == {"Sarah Chen", "Quantara Bank"}
+    assert [(r.src, r.type, r.dst) for r in store.related_edges()] == [
         ("Sarah Chen", "work_for", "Quantara Bank")]
 
 
@@ -112,7 +112,7 @@ def test_a_transaction_commits_every_write_together(store):
         tx.retire_documents(["d1"])
         tx.bulk_write(_batch("d2", ("Tomas Berg", "Quantara Bank")))
         assert tx.counts()["documents"] == 1  # the transaction reads its own writes
-    assert {e["name"] for e in store.entities()} == {"Tomas Berg", "Quantara Bank"}
+    assert {e.name for e in store.entities()} == {"Tomas Berg", "Quantara Bank"}
 
 
 def test_an_export_written_back_into_an_empty_store_rebuilds_the_same_graph(store, tmp_path):

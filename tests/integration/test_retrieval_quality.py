@@ -8,6 +8,7 @@ import json
 import pytest
 
 from kgflow.config import Settings
+from kgflow.graph.base import ChunkRow, EntityRow, MentionRow
 from kgflow.nlp.extract import extract_chunks
 from kgflow.nlp.normalize import entity_id
 from kgflow.retrieval import strategy_names
@@ -70,11 +71,10 @@ def test_no_chunk_is_a_heading_alone(engine):
 
 def _view(n_chunks: int, common_in: int) -> GraphView:
     named = (("report", range(common_in)), ("Tidewatch", [0]))
-    rows = {"entities": [{"id": entity_id(name), "name": name, "aliases": []} for name, _ in named],
+    rows = {"entities": [EntityRow(entity_id(name), name, aliases=[]) for name, _ in named],
             "related": [],
-            "mentions": [{"chunk": f"c{i}", "entity": entity_id(name), "count": 1} for name, cs in named for i in cs],
-            "chunks": [{"id": f"c{i}", "text": "text", "doc_id": "d", "title": "t", "uri": "u", "acl": ["*"], "ord": i}
-                       for i in range(n_chunks)]}
+            "mentions": [MentionRow(f"c{i}", entity_id(name), 1) for name, cs in named for i in cs],
+            "chunks": [ChunkRow(f"c{i}", "text", i, None, "d", "t", "u", ["*"]) for i in range(n_chunks)]}
     return GraphView.from_rows(rows.__getitem__)
 
 

@@ -1,3 +1,4 @@
+from kgflow.graph.base import ChunkRow
 from kgflow.retrieval.engine import without_overlap
 from kgflow.retrieval.graph_view import GraphView
 
@@ -7,8 +8,8 @@ SECOND = "The new depot in Hamburg opened in the spring of that year. It employs
 
 def _view() -> GraphView:
     rows = {"entities": [], "related": [], "mentions": [],
-            "chunks": [{"id": f"c{i}", "text": text, "doc_id": "d1", "title": "Memo", "uri": "file:///memo.txt",
-                        "acl": ["public"], "ord": i} for i, text in enumerate([FIRST, SECOND])]}
+            "chunks": [ChunkRow(f"c{i}", text, i, None, "d1", "Memo", "file:///memo.txt", ["public"])
+                       for i, text in enumerate([FIRST, SECOND])]}
     return GraphView.from_rows(rows.__getitem__)
 
 

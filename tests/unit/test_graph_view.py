@@ -3,18 +3,16 @@
 
 import random
 
+from kgflow.graph.base import ChunkRow, EdgeRow, EntityRow, MentionRow
 from kgflow.retrieval.graph_view import GraphView
 
 ROWS = {
-    "entities": [{"id": "e1", "name": "Acme", "aliases": ["ACM"]}, {"id": "e2", "name": "acme", "aliases": ["ACM"]},
-                 {"id": "e3", "name": "Bolt", "aliases": []}],
-    "related": [{"src": "e1", "dst": "e3", "type": "use", "weight": 1.0, "chunk": "c2"},
-                {"src": "e1", "dst": "e3", "type": "co_occurs", "weight": 0.5, "chunk": "c1"},
-                {"src": "e3", "dst": "e2", "type": "co_occurs", "weight": 0.5, "chunk": "c1"}],
-    "mentions": [{"chunk": "c1", "entity": "e1", "count": 1}, {"chunk": "c2", "entity": "e1", "count": 2},
-                 {"chunk": "c1", "entity": "e3", "count": 1}],
-    "chunks": [{"id": f"c{i}", "text": f"t{i}", "ord": i, "doc_id": "d", "title": "T", "uri": "u", "acl": ["*"]}
-               for i in (10, 2, 1)],
+    "entities": [EntityRow("e1", "Acme", aliases=["ACM"]), EntityRow("e2", "acme", aliases=["ACM"]),
+                 EntityRow("e3", "Bolt", aliases=[])],
+    "related": [EdgeRow("e1", "e3", "use", 1.0, "c2"), EdgeRow("e1", "e3", "co_occurs", 0.5, "c1"),
+                EdgeRow("e3", "e2", "co_occurs", 0.5, "c1")],
+    "mentions": [MentionRow("c1", "e1", 1), MentionRow("c2", "e1", 2), MentionRow("c1", "e3", 1)],
+    "chunks": [ChunkRow(f"c{i}", f"t{i}", i, None, "d", "T", "u", ["*"]) for i in (10, 2, 1)],
 }
 
 
@@ -24,7 +22,7 @@ class ShuffledStore:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
 
-    def snapshot_rows(self, name: str) -> list[dict]:
+    def snapshot_rows(self, name: str) -> list:
         rows = list(ROWS[name])
         self.rng.shuffle(rows)
         return rows

@@ -53,10 +53,6 @@ class Verdict:
     reason: str
     unsupported: tuple[str, ...] = ()  # the generated answer's claims no source or fact holds
 
-    def extension(self) -> dict:
-        return {"grounded": self.grounded, "grounding": {"action": self.action, "reason": self.reason,
-                                                         "unsupported": list(self.unsupported)}}
-
 
 @dataclass(frozen=True)
 class Grounded:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kgflow.answer.grounding import Verdict, ground, unsupported_claims
-from kgflow.llm import prompts
+from kgflow.answer.types import KgflowExtension
 from kgflow.llm.base import BackendError, BackendUnavailable, Generation, GenParams, LLMBackend, StreamPiece
 from kgflow.llm.prompts import ModelKind, build_prompt
 from kgflow.nlp.pii import mask_pii
@@ -36,23 +36,19 @@ _PIECE = re.compile(r"\s*\S+|\s+$")  # a streamed answer goes out word by word
 class Answer:
     text: str  # PII masked and grounded: what the caller receives
     retrieval: RetrievalResult
+    grounding: Verdict
     finish_reason: str = "eos_token"  # TGI's names
     generated_tokens: int = 0
     prompt_tokens: int | None = None  # the engine's count, when it gives one
-    grounding: Verdict | None = None
     engine: str = "primary"  # which engine answered: primary | fallback
     generated_text: str = ""  # the model's own text (PII masked), before grounding
     # where the time went, ms: retrieval (waited for, thread pool included), generation (prompt sent to answer
     # back) and grounding; the gateway reports them as Server-Timing
     timings_ms: dict[str, float] = field(default_factory=dict)
 
-    def extension(self) -> dict:
+    def extension(self) -> KgflowExtension:
         """The `kgflow` field every route sends: citations, facts, the graph's answer, grounding, the engine."""
-        r = self.retrieval
-        return {"citations": prompts.citations(r), "facts": prompts.facts(r), "answer": prompts.graph_answer(r),
-                **(self.grounding.extension() if self.grounding else {}), "engine": self.engine,
-                "linked_entities": r.linked_entities,
-                "retrieval": {"mode": r.mode, "index_version": r.version, "ms": round(r.timings_ms["total"], 2)}}
+        return KgflowExtension.of(self)
 
 
 class AnswerObserver(Protocol):
@@ -119,7 +115,7 @@ class AnswerService:
         generated = time.perf_counter()
         generated_text = mask_pii(gen.text)[0]
         g = await asyncio.to_thread(self._ground, question, generated_text, r)
-        answer = Answer(g.text, r, gen.finish_reason, gen.generated_tokens, gen.prompt_tokens or None, g.verdict,
+        answer = Answer(g.text, r, g.verdict, gen.finish_reason, gen.generated_tokens, gen.prompt_tokens or None,
                         engine, generated_text, {"retrieval": (retrieved - start) * 1e3,
                                                  "generation": (generated - retrieved) * 1e3,
                                                  "grounding": (time.perf_counter() - generated) * 1e3})

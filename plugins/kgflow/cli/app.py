@@ -39,10 +39,11 @@ app = typer.Typer(cls=KgflowGroup, add_completion=False, no_args_is_help=True,
 
 
 def require_knowledge_base(s) -> None:
+    from kgflow.graph.base import file_backed
     from kgflow.vectors.index_store import VectorIndexStore
 
-    embedded_missing = s.graph_backend == "embedded" and not s.graph_path.exists()
-    if embedded_missing or VectorIndexStore(s.index_dir).current_version() is None:
+    file_missing = file_backed(s) and not s.graph_path.exists()
+    if file_missing or VectorIndexStore(s.index_dir).current_version() is None:
         fail(f"no knowledge base in {s.home} yet: run `kgflow ingest` (or `kgflow demo` for the sample corpus)")
 
 

@@ -6,12 +6,10 @@ LORA_ADAPTERS, and joins the compose network so the gateway reaches it by name.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import httpx
-
 from kgflow.deploy.base import Deployer, DeployError, Endpoint
+from kgflow.netutil import wait_http
 
 
 class DockerDeployer(Deployer):
@@ -69,18 +67,10 @@ class DockerDeployer(Deployer):
         return Endpoint(slot, f"http://{spec['name']}:80", version, container.id)
 
     def wait_healthy(self, ep: Endpoint, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            container = self.client.containers.get(ep.handle)
-            if container.status in ("exited", "dead"):
-                return False
-            try:
-                if httpx.get(f"{ep.url}/health", timeout=2).status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            time.sleep(2)
-        return False
+        def running() -> bool:
+            return self.client.containers.get(ep.handle).status not in ("exited", "dead")
+
+        return wait_http(f"{ep.url}/health", timeout_s, alive=running, ok_below=300, interval_s=2)
 
     def stop(self, ep: Endpoint) -> None:
         import docker

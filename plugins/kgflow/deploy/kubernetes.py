@@ -33,6 +33,7 @@ import httpx
 
 from kgflow.config import Settings
 from kgflow.deploy.base import SLOTS, Deployer, DeployError, Endpoint
+from kgflow.netutil import wait_until
 
 log = logging.getLogger("kgflow.deploy.kubernetes")
 
@@ -207,18 +208,20 @@ class KubernetesDeployer(Deployer):
         return body
 
     def wait_healthy(self, ep: Endpoint, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        gone = False
+
+        def rolled_out() -> bool:
+            nonlocal gone
             dep = self._deployment(ep.handle)
             if dep is None:
+                gone = True
                 return False
             want = dep["spec"].get("replicas") or 1
             status = dep.get("status") or {}
-            if ((status.get("observedGeneration") or 0) >= (dep["metadata"].get("generation") or 0)
-                    and (status.get("readyReplicas") or 0) >= want and len(self.ready_pods(ep.slot)) >= want):
-                break
-            time.sleep(self.poll_s)
-        else:
+            return ((status.get("observedGeneration") or 0) >= (dep["metadata"].get("generation") or 0)
+                    and (status.get("readyReplicas") or 0) >= want and len(self.ready_pods(ep.slot)) >= want)
+
+        if not wait_until(rolled_out, timeout_s, self.poll_s, alive=lambda: not gone):
             return False
         if ep.version != "base" and ENGINES[self.engine]["lora"] and not self._shares_live(ep):
             self.load_adapter_everywhere(ep.slot, ep.version)

@@ -14,6 +14,7 @@ from kgflow.config import Settings
 from kgflow.deploy.base import Deployer, DeployError, Endpoint
 from kgflow.llm.upstream import Upstream, UpstreamFile
 from kgflow.models.registry import ModelRegistry
+from kgflow.netutil import wait_until
 
 log = logging.getLogger("kgflow.deploy")
 
@@ -29,17 +30,20 @@ def switch_gateway(s: Settings, ep: Endpoint, backend: str, timeout_s: float = 1
     """Record the new live endpoint where every gateway worker and replica follows it (the shared
     upstream file), then wait until the gateway answers with it."""
     UpstreamFile(s.serving_state_path).write(Upstream(backend, ep.url, ep.version, ep.version))
-    deadline, seen = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
+    seen = None
+
+    def serves_it() -> bool:
+        nonlocal seen
         try:
             r = httpx.get(f"{s.gateway_url}/info", headers=admin_headers(s), timeout=5,
                           verify=str(s.gateway_ca_file) if s.gateway_ca_file else True)
             seen = r.json()["kgflow"]["upstream"] if r.status_code == 200 else f"HTTP {r.status_code}"
         except (httpx.HTTPError, ValueError, KeyError) as e:
             seen = type(e).__name__
-        if seen == ep.version:
-            return
-        time.sleep(0.2)
+        return seen == ep.version
+
+    if wait_until(serves_it, timeout_s, interval_s=0.2):
+        return
     raise DeployError(f"the gateway at {s.gateway_url} still serves {seen!r} {timeout_s:.0f}s after {ep.version} "
                       f"was recorded in {s.serving_state_path}: do the gateway and the deployer share that file?")
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from kgflow.config import Settings
-
-VECTORS_DDL = "chunk_id STRING, vector ARRAY<FLOAT>"
+from kgflow.schemas import spark_ddl
 
 
 def embed_partition(name: str, backend: str, threads: int, batch_size: int) -> callable:
@@ -47,7 +46,7 @@ def run(spark, run_dir: Path, s: Settings) -> dict[str, int]:
     threads = int(spark.conf.get("spark.task.cpus", "1"))
     # a few partitions per core: an even spread without reloading the model per small task
     vectors = chunks.repartition(output_partitions(spark, n, per_core=2)).mapInPandas(
-        embed_partition(s.embedder, backend, threads, s.embed_batch_size), schema=VECTORS_DDL)
+        embed_partition(s.embedder, backend, threads, s.embed_batch_size), schema=spark_ddl("vectors"))
     vectors.write.mode("overwrite").parquet(str(run_dir / "vectors"))
     (run_dir / "embed.json").write_text(json.dumps({"variant": f"{s.embedder}:{backend}",
                                                     "chunks": n, "threads_per_task": threads}))

@@ -12,13 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from kgflow.config import Settings
-from kgflow.schemas import columns
-
-EXTRACTED_DDL = (
-    "kind STRING, chunk_id STRING, doc_id STRING, entity_id STRING, name STRING, label STRING, count INT, "
-    "rel_id STRING, src STRING, dst STRING, type STRING, weight DOUBLE, evidence_chunk STRING"
-)
-_COLS = [c.split()[0] for c in EXTRACTED_DDL.split(", ")]
+from kgflow.schemas import columns, spark_ddl
 
 
 def extract_documents(records: list[dict], max_entity_chars: int, glossary_dir: str | None = None) -> list[dict]:
@@ -47,7 +41,7 @@ def extract_partition(max_entity_chars: int, glossary_dir: str | None):
         for batch in batches:
             rows = extract_documents(batch.to_dict("records"), max_entity_chars, glossary_dir)
             # explicit dtypes: an all-null column must not reach Arrow as an untyped object column
-            yield pd.DataFrame(rows, columns=_COLS).astype({"count": "Int32", "weight": "float64"})
+            yield pd.DataFrame(rows, columns=list(columns("extracted"))).astype({"count": "Int32", "weight": "float64"})
 
     return run
 
@@ -62,7 +56,8 @@ def run(spark, run_dir: Path, s: Settings) -> dict[str, int]:
     # whole documents per partition (surname resolution is per document), in reading order
     out = (chunks.repartition(output_partitions(spark, n_docs, per_core=2), "doc_id")
            .sortWithinPartitions("doc_id", "ord").select("chunk_id", "doc_id", "text")
-           .mapInPandas(extract_partition(s.max_entity_chars, str(s.glossary_path)), schema=EXTRACTED_DDL).cache())
+           .mapInPandas(extract_partition(s.max_entity_chars, str(s.glossary_path)),
+                        schema=spark_ddl("extracted")).cache())
     failed = out.filter(F.col("kind") == "quarantine").select(
         "doc_id", F.lit(None).cast("string").alias("uri"), F.lit(None).cast("string").alias("sha256"),
         F.lit("extract_failed").alias("reason"), F.col("name").alias("detail"), F.lit("extract").alias("stage"))

@@ -14,17 +14,9 @@ import pandas as pd
 
 from kgflow.config import Settings
 from kgflow.logs import bound
-from kgflow.schemas import columns
+from kgflow.schemas import columns, spark_ddl
 
 log = logging.getLogger("kgflow.etl.parse")
-
-PARSED_DDL = (
-    "doc_id STRING, uri STRING, sha256 STRING, department STRING, acl ARRAY<STRING>, size_bytes BIGINT, "
-    "title STRING, tags ARRAY<STRING>, format STRING, n_elements INT, reason STRING, detail STRING, "
-    "duplicate_of STRING, "
-    "chunks ARRAY<STRUCT<chunk_id: STRING, ord: INT, text: STRING, page: INT, section: STRING>>"
-)
-
 
 def parse_row(row, sources: dict, limits, options: dict):
     """One changes row -> ParsedDocument; reading failures are quarantine reasons like parsing ones."""
@@ -90,7 +82,7 @@ def run(spark, run_dir, s: Settings) -> dict[str, int]:
     n = changes.count()
     # one document per task slot, spread evenly: parse cost is per document, not per byte
     parsed = changes.repartition(output_partitions(spark, n, per_core=4)).mapInPandas(
-        parse_partition(str(run_dir), limits, options, s.parse_worker_memory_mb, s), schema=PARSED_DDL).cache()
+        parse_partition(str(run_dir), limits, options, s.parse_worker_memory_mb, s), schema=spark_ddl("parsed")).cache()
     ok = parsed.filter(F.col("reason").isNull())
     docs = ok.select("doc_id", "uri", "title", "tags", "sha256", "department", "acl", "format", "size_bytes",
                      "n_elements", F.size("chunks").cast("int").alias("n_chunks"), "duplicate_of")

@@ -3,7 +3,6 @@ bodies, generation limits, the observer that meters and audits answers, and the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -11,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from kgflow.answer.service import Answer, AnswerService, AnswerStream
 from kgflow.config import Settings
@@ -96,7 +96,7 @@ def gen_params(gw: Gateway, max_new_tokens: int | None, **kw) -> GenParams:
     n = max_new_tokens or min(128, limit)
     if n > limit:
         raise ApiError(422, f"Input validation error: `max_new_tokens` must be <= {limit}. Given: {n}", "validation")
-    stop = list(kw.pop("stop", None) or [])[:4]  # the prompt's own stops are added by the backend, up to 4
+    stop = list(kw.pop("stop", None) or [])  # at most MAX_STOP_SEQUENCES (requests); the prompt's are added later
     return GenParams(max_new_tokens=n, stop=stop, **{k: v for k, v in kw.items() if v is not None})
 
 
@@ -129,7 +129,7 @@ class RequestObserver:
         self.ctx.output_chars = len(answer.text)
 
 
-Render = Callable[[AnswerStream, StreamPiece, int], dict]  # a stream's n-th piece as the protocol's event body
+Render = Callable[[AnswerStream, StreamPiece, int], BaseModel]  # a stream's n-th piece as the protocol's event
 
 
 async def respond(gw: Gateway, ctx: RequestContext, obs: RequestObserver, question: str, params: GenParams,
@@ -175,8 +175,8 @@ def take_slot(gw: Gateway) -> Callable[[], None]:
     return release
 
 
-def sse(payload: dict) -> str:
-    return f"data:{json.dumps(payload)}\n\n"
+def sse(event: BaseModel) -> str:
+    return f"data:{event.model_dump_json()}\n\n"
 
 
 def caller(request: Request) -> Principal:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from kgflow.gateway.errors import ApiError
+from kgflow.llm.base import MAX_STOP_SEQUENCES
 
 
 class TgiParameters(BaseModel):
@@ -19,9 +20,12 @@ class TgiParameters(BaseModel):
     top_k: int | None = Field(default=None, ge=1)
     repetition_penalty: float | None = Field(default=None, gt=0)
     seed: int | None = None
-    stop: list[str] = Field(default_factory=list, max_length=4)
+    stop: list[str] = Field(default_factory=list, max_length=MAX_STOP_SEQUENCES)
     details: bool = False
-    do_sample: bool = False
+    do_sample: bool = False  # as TGI: sample (at temperature 1 unless one is given) instead of greedy decoding
+
+    def sampling_temperature(self) -> float | None:
+        return self.temperature if self.temperature is not None or not self.do_sample else 1.0
 
 
 class TgiRequest(BaseModel):
@@ -52,6 +56,21 @@ class ChatRequest(BaseModel):
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
     repetition_penalty: float | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _at_most_max_stops(cls, v: list[str] | str | None) -> list[str] | str | None:
+        if isinstance(v, list) and len(v) > MAX_STOP_SEQUENCES:
+            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences, got {len(v)}")
+        return v
+
+    @field_validator("frequency_penalty", "presence_penalty")
+    @classmethod
+    def _no_penalties(cls, v: float | None, info: ValidationInfo) -> float | None:
+        # not every engine behind the gateway applies them (TGI's generate has neither): refused, never ignored
+        if v:
+            raise ValueError(f"{info.field_name} is not supported: leave it out or 0; repetition_penalty is")
+        return v
 
 
 class UpstreamSwitch(BaseModel):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 
+import text_generation.types as tgt
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from kgflow import __version__
 from kgflow.answer.service import AnswerStream
@@ -23,7 +24,7 @@ from kgflow.gateway.deps import (
 )
 from kgflow.gateway.errors import ApiError
 from kgflow.gateway.requests import ChatRequest
-from kgflow.gateway.schemas import ERRORS, ChatResponse
+from kgflow.gateway.schemas import ERRORS, ChatChunk, ChatResponse, Model, ModelList, Usage
 from kgflow.llm.base import StreamPiece
 
 router = APIRouter(tags=["OpenAI-compatible"])
@@ -48,27 +49,27 @@ async def chat(request: Request, p: Caller, body: ChatBody):
     obs = RequestObserver(gw, ctx, body.stream)
     cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), gw.router.current.model_id()
 
-    def chunk(started: AnswerStream, piece: StreamPiece, n: int) -> dict:
+    def chunk(started: AnswerStream, piece: StreamPiece, n: int) -> ChatChunk:
         """One `chat.completion.chunk`; the last carries the finish reason and the citations."""
-        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                "system_fingerprint": f"kgflow-{__version__}-{started.retrieval.version}",
-                "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece.text, "tool_calls": None},
-                             "logprobs": None, "finish_reason": _finish(piece.finish_reason)}]}
-        if piece.finish_reason is not None:
-            body["kgflow"] = started.answer.extension()
-        return body
+        return ChatChunk(id=cid, object="chat.completion.chunk", created=created, model=model,
+                         system_fingerprint=f"kgflow-{__version__}-{started.retrieval.version}",
+                         choices=[tgt.Choice(index=0, delta=tgt.ChoiceDelta(role="assistant", content=piece.text,
+                                                                             tool_calls=None),
+                                             logprobs=None, finish_reason=_finish(piece.finish_reason))],
+                         kgflow=started.answer.extension() if piece.finish_reason is not None else None)
 
     a = await respond(gw, ctx, obs, question, params, p.departments, history, chunk)
     if isinstance(a, StreamingResponse):
         return a
-    return JSONResponse({
-        "id": cid, "object": "chat.completion", "created": created, "model": model,
-        "system_fingerprint": f"kgflow-{__version__}-{a.retrieval.version}",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": a.text}, "logprobs": None,
-                     "finish_reason": _finish(a.finish_reason)}],
-        "usage": {"prompt_tokens": a.prompt_tokens or 0, "completion_tokens": a.generated_tokens,
-                  "total_tokens": (a.prompt_tokens or 0) + a.generated_tokens},
-        "kgflow": a.extension()})
+    prompt_tokens = a.prompt_tokens or 0
+    return ChatResponse(
+        id=cid, object="chat.completion", created=created, model=model,
+        system_fingerprint=f"kgflow-{__version__}-{a.retrieval.version}",
+        choices=[tgt.ChatCompletionComplete(index=0, message=tgt.Message(role="assistant", content=a.text),
+                                            logprobs=None, finish_reason=_finish(a.finish_reason))],
+        usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=a.generated_tokens,
+                    total_tokens=prompt_tokens + a.generated_tokens),
+        kgflow=a.extension())
 
 
 def _finish(tgi_reason: str | None) -> str | None:
@@ -78,9 +79,7 @@ def _finish(tgi_reason: str | None) -> str | None:
     return "length" if tgi_reason == "length" else "stop"
 
 
-@router.get("/v1/models", responses=ERRORS)
-async def models(request: Request, _: Caller) -> Response:
+@router.get("/v1/models", response_model=ModelList, responses=ERRORS)
+async def models(request: Request, _: Caller) -> ModelList:
     """The one model this gateway answers with (OpenAI clients list models before they ask)."""
-    gw = gateway(request)
-    return JSONResponse({"object": "list", "data": [{"id": gw.router.current.model_id(), "object": "model",
-                                                     "owned_by": "kgflow", "created": 0}]})
+    return ModelList(data=[Model(id=gateway(request).router.current.model_id(), owned_by="kgflow", created=0)])

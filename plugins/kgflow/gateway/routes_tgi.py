@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import text_generation.types as tgt
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -25,8 +26,8 @@ from kgflow.gateway.deps import (
 )
 from kgflow.gateway.errors import error_body
 from kgflow.gateway.requests import TgiRequest
-from kgflow.gateway.schemas import ERRORS, GenerateResponse, Info, StreamEvent
-from kgflow.llm.base import StreamPiece
+from kgflow.gateway.schemas import ERRORS, GenerateResponse, Info, KgflowInfo, StreamEvent
+from kgflow.llm.base import MAX_STOP_SEQUENCES, StreamPiece
 from kgflow.retrieval.engine import NoKnowledgeBase
 
 router = APIRouter(tags=["TGI"])
@@ -34,32 +35,33 @@ STREAM = {200: {"description": "server-sent events, one `StreamEvent` each", "mo
                 "content": {"text/event-stream": {}}}}
 
 
-async def _generate(request: Request, p: Principal, body: TgiRequest, streamed: bool, as_list: bool) -> Response:
+async def _generate(request: Request, p: Principal, body: TgiRequest, streamed: bool,
+                    as_list: bool) -> GenerateResponse | list[GenerateResponse] | StreamingResponse:
     gw, ctx = gateway(request), context(request)
     ctx.input_text = body.inputs
     check_input(gw, body.inputs)
     tp = body.parameters
-    params = gen_params(gw, tp.max_new_tokens, temperature=tp.temperature, top_p=tp.top_p, top_k=tp.top_k,
+    params = gen_params(gw, tp.max_new_tokens, temperature=tp.sampling_temperature(), top_p=tp.top_p, top_k=tp.top_k,
                         repetition_penalty=tp.repetition_penalty, seed=tp.seed, stop=tp.stop or None)
     obs = RequestObserver(gw, ctx, streamed)
     a = await respond(gw, ctx, obs, body.inputs, params, p.departments, None, _event)
     if isinstance(a, StreamingResponse):
         return a
-    out = {"generated_text": a.text, "kgflow": a.extension()}
-    if tp.details:
-        out["details"] = {"finish_reason": a.finish_reason, "generated_tokens": a.generated_tokens, "seed": tp.seed,
-                          "prefill": [], "tokens": [], "top_tokens": None, "best_of_sequences": None}
-    return JSONResponse([out] if as_list else out)
+    details = tgt.Details(finish_reason=a.finish_reason, generated_tokens=a.generated_tokens, seed=tp.seed,
+                          prefill=[], tokens=[], top_tokens=None, best_of_sequences=None) if tp.details else None
+    out = GenerateResponse(generated_text=a.text, details=details, kgflow=a.extension())
+    return [out] if as_list else out
 
 
-def _event(started: AnswerStream, piece: StreamPiece, n: int) -> dict:
+def _event(started: AnswerStream, piece: StreamPiece, n: int) -> StreamEvent:
     """One event of TGI's stream; the last carries generated_text, details and the citations."""
-    token = {"id": -1, "text": piece.text, "logprob": None, "special": False}
+    token = tgt.Token(id=-1, text=piece.text, logprob=None, special=False)
     if piece.finish_reason is None:
-        return {"index": n, "token": token, "top_tokens": None, "generated_text": None, "details": None}
-    return {"index": n, "token": token, "top_tokens": None, "generated_text": started.answer.text,
-            "details": {"finish_reason": piece.finish_reason, "generated_tokens": piece.generated_tokens,
-                        "seed": None}, "kgflow": started.answer.extension()}
+        return StreamEvent(index=n, token=token, top_tokens=None, generated_text=None, details=None)
+    return StreamEvent(index=n, token=token, top_tokens=None, generated_text=started.answer.text,
+                       details=tgt.StreamDetails(finish_reason=piece.finish_reason,
+                                                 generated_tokens=piece.generated_tokens, seed=None),
+                       kgflow=started.answer.extension())
 
 
 @router.post("/generate", response_model=GenerateResponse, responses=ERRORS, openapi_extra=body_schema(TgiRequest))
@@ -91,16 +93,15 @@ async def info(request: Request):
     except NoKnowledgeBase:
         version = None
     backend = gw.router.current
-    return JSONResponse({
-        "model_id": backend.model_id(), "model_sha": None, "model_dtype": backend.dtype,
-        "model_device_type": backend.device_type, "model_pipeline_tag": "text-generation",
-        "max_concurrent_requests": s.max_concurrent_requests, "max_best_of": 1, "max_stop_sequences": 4,
-        "max_input_tokens": s.max_input_chars // 4, "max_total_tokens": s.llm_n_ctx, "validation_workers": 1,
-        "max_client_batch_size": 1, "router": "kgflow-gateway", "version": __version__, "sha": None,
-        "docker_label": None, "kgflow": {"backend": backend.name, "engine": backend.engine, "upstream": gw.router.label,
-                                         "fallback": s.llm_fallback_url, "answered_by": gw.last_engine,
-                                         "index_version": version, "retrieval_mode": s.retrieval_mode,
-                                         "worker": os.getpid()}})
+    return Info(
+        model_id=backend.model_id(), model_sha=None, model_dtype=backend.dtype, model_device_type=backend.device_type,
+        model_pipeline_tag="text-generation", max_concurrent_requests=s.max_concurrent_requests, max_best_of=1,
+        max_stop_sequences=MAX_STOP_SEQUENCES, max_input_tokens=s.max_input_chars // 4,
+        max_total_tokens=s.llm_n_ctx, validation_workers=1, max_client_batch_size=1, router="kgflow-gateway",
+        version=__version__, sha=None, docker_label=None,
+        kgflow=KgflowInfo(backend=backend.name, engine=backend.engine, upstream=gw.router.label,
+                          fallback=s.llm_fallback_url, answered_by=gw.last_engine, index_version=version,
+                          retrieval_mode=s.retrieval_mode, worker=os.getpid()))
 
 
 @router.get("/health", responses={503: ERRORS[503]})

@@ -9,70 +9,7 @@ from typing import Literal
 import text_generation.types as tgt
 from pydantic import BaseModel, ConfigDict
 
-
-class Citation(BaseModel):
-    n: int
-    chunk_id: str
-    doc_id: str
-    title: str
-    uri: str
-    score: float
-    sources: list[str]
-
-
-class GraphFact(BaseModel):
-    subject: str
-    relation: str
-    object: str
-    weight: float
-    evidence_chunk: str
-
-
-class PathStep(BaseModel):
-    subject: str
-    relation: str
-    object: str
-    evidence_chunk: str
-
-
-class EvidenceChunk(BaseModel):
-    chunk_id: str
-    doc_id: str
-    title: str
-    uri: str
-
-
-class GraphAnswer(BaseModel):
-    """The entity a typed path from the question's entities ends at; a citation per hop."""
-
-    entity: str
-    path: list[PathStep]
-    citations: list[EvidenceChunk]
-
-
-class RetrievalInfo(BaseModel):
-    mode: str
-    index_version: str
-    ms: float
-
-
-class Grounding(BaseModel):
-    """What the grounding check did with the generated text (kgflow.answer.grounding)."""
-
-    action: Literal["kept", "rewritten", "refused"]
-    reason: str
-    unsupported: list[str]  # names or numbers the generated text stated that no cited source or fact holds
-
-
-class KgflowExtension(BaseModel):
-    citations: list[Citation]
-    facts: list[GraphFact]
-    answer: GraphAnswer | None
-    grounded: bool  # the answer states only what its evidence holds, and states something (not a refusal)
-    grounding: Grounding
-    engine: Literal["primary", "fallback"]  # which generation engine answered
-    linked_entities: list[str]
-    retrieval: RetrievalInfo
+from kgflow.answer.types import KgflowExtension  # its parts are the answer pipeline's types, declared there
 
 
 class GenerateResponse(tgt.Response):
@@ -91,6 +28,30 @@ class StreamEvent(tgt.StreamResponse):
 
 class ChatResponse(tgt.ChatComplete):
     kgflow: KgflowExtension
+
+
+class ChatChunk(tgt.ChatCompletionChunk):
+    """One event of a streamed chat answer; the last one also carries `kgflow`."""
+
+    kgflow: KgflowExtension | None = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    owned_by: str
+    created: int
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]
 
 
 class KgflowInfo(BaseModel):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import pandas as pd
 
@@ -108,13 +108,57 @@ class GraphTransactionTooLarge(KgflowError):
     status, error_type = 413, "too_large"
 
 
+class EntityRow(NamedTuple):
+    id: str
+    name: str
+    label: str | None = None
+    aliases: list[str] | None = None
+
+
+class EdgeRow(NamedTuple):
+    """A RELATED edge: its ends are entity ids in a snapshot, entity names in `related_edges`."""
+
+    src: str
+    dst: str
+    type: str
+    weight: float
+    chunk: str | None  # the evidence chunk
+
+
+class MentionRow(NamedTuple):
+    chunk: str
+    entity: str
+    count: int | None
+
+
+class ChunkRow(NamedTuple):
+    """A chunk with its document's title, address and access list (what a citation and the ACL need)."""
+
+    id: str
+    text: str
+    ord: int | None
+    section: str | None
+    doc_id: str
+    title: str
+    uri: str
+    acl: list[str] | None
+
+
 SnapshotTable = Literal["entities", "related", "mentions", "chunks"]
+SnapshotRow = EntityRow | EdgeRow | MentionRow | ChunkRow
+# the row type of each snapshot table; the Cypher returns exactly these columns (kgflow.graph.cypher.SNAPSHOT)
+SNAPSHOT_ROWS: dict[str, type[NamedTuple]] = {"entities": EntityRow, "related": EdgeRow, "mentions": MentionRow,
+                                               "chunks": ChunkRow}
 
 
 class GraphStore(ABC):
     """Idempotent writes keyed by stable ids; retire by document; Cypher reads for retrieval."""
 
     batch_size: int = 5000
+    # the graph is one file set at KGFLOW_GRAPH_PATH: a run loads a copy that publish promotes by a rename, and
+    # a backup copies the files; a server's graph (False) is loaded in place inside one transaction and backed
+    # up by its export
+    file_backed: ClassVar[bool] = False
 
     @classmethod
     def open(cls, settings: Settings, read_only: bool = False, path: Path | None = None) -> GraphStore:
@@ -172,17 +216,18 @@ class GraphStore(ABC):
 
     # Typed reads: callers name what they want; the Cypher stays in kgflow.graph.cypher
 
-    def snapshot_rows(self, table: SnapshotTable) -> list[dict[str, Any]]:
+    def snapshot_rows(self, table: SnapshotTable) -> list[SnapshotRow]:
         """One table of the query-time snapshot (entities, related, mentions, chunks), in no fixed order."""
-        return self.run(cypher.SNAPSHOT[table])
+        row = SNAPSHOT_ROWS[table]
+        return [row(**r) for r in self.run(cypher.SNAPSHOT[table])]
 
-    def entities(self) -> list[dict[str, Any]]:
+    def entities(self) -> list[EntityRow]:
         """Every entity: id, name, label, aliases."""
-        return self.run(cypher.ALL_ENTITIES)
+        return [EntityRow(**r) for r in self.run(cypher.ALL_ENTITIES)]
 
-    def related_edges(self) -> list[dict[str, Any]]:
-        """Every RELATED edge by entity name: src, type, dst."""
-        return self.run(cypher.RELATED_EDGES)
+    def related_edges(self) -> list[EdgeRow]:
+        """Every RELATED edge by entity name."""
+        return [EdgeRow(**r) for r in self.run(cypher.RELATED_EDGES)]
 
     def __enter__(self) -> GraphStore:
         return self
@@ -199,10 +244,17 @@ def open_graph_store(settings: Settings, read_only: bool = False, path: Path | N
     return GRAPH_STORES.resolve(settings.graph_backend).open(settings, read_only=read_only, path=path)
 
 
+def file_backed(settings: Settings) -> bool:
+    """Whether the configured store keeps its graph in files at settings.graph_path (GraphStore.file_backed)."""
+    from kgflow.seams import GRAPH_STORES
+
+    return GRAPH_STORES.resolve(settings.graph_backend).file_backed
+
+
 def staged_graph(settings: Settings, run_name: str, fresh: bool = False) -> Path | None:
-    """The embedded graph a run writes to: a copy of the live one, promoted at publish (None for Neo4j,
+    """The file-backed graph a run writes to: a copy of the live one, promoted at publish (None for a server,
     which is loaded in place). `fresh` starts the copy again from the live graph (a rerun after a crash)."""
-    if settings.graph_backend != "embedded":
+    if not file_backed(settings):
         return None
     staged = settings.graph_path.parent / "staging" / f"{run_name}.lbug"
     if fresh or not staged.exists():
@@ -219,7 +271,7 @@ def staged_graph(settings: Settings, run_name: str, fresh: bool = False) -> Path
 
 
 def promote_graph(settings: Settings, run_name: str) -> None:
-    """Make a run's staged embedded graph the live one (one atomic rename); no-op for Neo4j."""
+    """Make a run's staged graph the live one (one atomic rename); no-op for a server's graph."""
     staged = staged_graph(settings, run_name)
     if staged is None:
         return

@@ -33,6 +33,8 @@ def ladybug_ddl() -> list[str]:
 
 
 class EmbeddedGraphStore(GraphStore):
+    file_backed = True
+
     @classmethod
     def open(cls, settings: Settings, read_only: bool = False, path: Path | None = None) -> EmbeddedGraphStore:
         return cls(path or settings.graph_path, read_only=read_only, batch_size=settings.graph_batch_size)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from kgflow.config import REPO_ROOT
 from kgflow.errors import NotStarted
-from kgflow.netutil import free_port
+from kgflow.netutil import free_port, wait_until
 
 LAUNCHER = REPO_ROOT / "services" / "neo4j" / "target"
 MAIN_CLASS = "io.kgflow.neo4j.Launcher"
@@ -75,16 +74,12 @@ READY_LINE = b"kgflow-neo4j ready"
 def wait_ready(log: Path, offset: int, timeout_s: float, alive: Callable[[], bool]) -> bool:
     """True once the launcher reports ready in its log after `offset`. Bolt opens before the launcher sets
     the password, so connecting to find out would fail authentication and trip Neo4j's rate limit."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def reported() -> bool:
         with log.open("rb") as f:
             f.seek(offset)
-            if READY_LINE in f.read():
-                return True
-        if not alive():
-            return False
-        time.sleep(0.2)
-    return False
+            return READY_LINE in f.read()
+
+    return wait_until(reported, timeout_s, interval_s=0.2, alive=alive)
 
 
 @contextmanager

@@ -8,16 +8,16 @@ from kgflow.nlp.normalize import canonical_key
 
 def graph_recall(store: GraphStore, truth: dict) -> dict:
     entities = store.entities()
-    by_key = {canonical_key(e["name"]): e for e in entities}
+    by_key = {canonical_key(e.name): e for e in entities}
     for e in entities:
-        for alias in e["aliases"] or []:
+        for alias in e.aliases or []:
             by_key.setdefault(canonical_key(alias), e)
     expected = truth["entities"]
     found = [e for e in expected if canonical_key(e["name"]) in by_key]
-    labels_ok = [e for e in found if by_key[canonical_key(e["name"])]["label"] == e["label"]]
+    labels_ok = [e for e in found if by_key[canonical_key(e["name"])].label == e["label"]]
     edges = store.related_edges()
-    pairs = {frozenset((canonical_key(r["src"]), canonical_key(r["dst"]))) for r in edges}
-    typed = {(canonical_key(r["src"]), r["type"], canonical_key(r["dst"])) for r in edges}
+    pairs = {frozenset((canonical_key(r.src), canonical_key(r.dst))) for r in edges}
+    typed = {(canonical_key(r.src), r.type, canonical_key(r.dst)) for r in edges}
     facts = truth["facts"]
     rel_found = [f for f in facts if frozenset((canonical_key(f["subject"]), canonical_key(f["object"]))) in pairs]
     typed_found = [f for f in facts

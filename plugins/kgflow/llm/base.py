@@ -27,6 +27,9 @@ class BackendError(KgflowError):
         super().__init__(message, status=status)
 
 
+MAX_STOP_SEQUENCES = 4  # TGI's limit, which kgflow keeps for every engine: a caller's and the prompt's together
+
+
 @dataclass
 class GenParams:
     max_new_tokens: int = 128
@@ -38,8 +41,8 @@ class GenParams:
     stop: list[str] = field(default_factory=list)
 
     def with_stops(self, stops: tuple[str, ...]) -> GenParams:
-        """The caller's stop sequences first, then the prompt's; 4 at most (TGI's limit)."""
-        merged = list(dict.fromkeys([*self.stop, *stops]))[:4]
+        """The caller's stop sequences first, then the prompt's; MAX_STOP_SEQUENCES at most."""
+        merged = list(dict.fromkeys([*self.stop, *stops]))[:MAX_STOP_SEQUENCES]
         return GenParams(self.max_new_tokens, self.temperature, self.top_p, self.top_k, self.repetition_penalty,
                          self.seed, merged)
 

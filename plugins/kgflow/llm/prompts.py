@@ -124,25 +124,3 @@ def build_prompt(question: str, r: RetrievalResult, kind: ModelKind, history: li
     if kind == "chat":
         return Prompt("chat", messages=tuple(grounded_messages(question, r, history)), stop=CHAT_STOP)
     raise ValueError(f"unknown model kind {kind!r}: one of {', '.join(MODEL_KINDS)}")
-
-
-def citations(r: RetrievalResult) -> list[dict]:
-    return [{"n": i, "chunk_id": c.chunk.id, "doc_id": c.chunk.doc_id, "title": c.chunk.title, "uri": c.chunk.uri,
-             "score": round(c.score, 5), "sources": c.sources} for i, c in enumerate(r.chunks, 1)]
-
-
-def facts(r: RetrievalResult) -> list[dict]:
-    return [{"subject": f.subject, "relation": f.relation, "object": f.object, "weight": round(f.weight, 4),
-             "evidence_chunk": f.evidence_chunk} for f in r.facts]
-
-
-def graph_answer(r: RetrievalResult) -> dict | None:
-    """The structured answer of the `kgflow` extension: end entity, path hop by hop, a citation per hop."""
-    a = r.answer
-    if a is None:
-        return None
-    return {"entity": a.entity,
-            "path": [{"subject": f.subject, "relation": f.relation, "object": f.object,
-                      "evidence_chunk": f.evidence_chunk} for f in a.path],
-            "citations": [{"chunk_id": c.id, "doc_id": c.doc_id, "title": c.title, "uri": c.uri}
-                          for c in a.evidence]}

@@ -95,6 +95,7 @@ def _export_matches(batch: GraphBatch, published: dict) -> bool:
 def _stage(settings: Settings, into: Path) -> dict:
     """Copy a consistent snapshot of the home into `into`; returns what it holds."""
     from kgflow.graph import open_graph_store
+    from kgflow.graph.base import file_backed
 
     s = settings
     store = VectorIndexStore(s.index_dir)
@@ -104,7 +105,7 @@ def _stage(settings: Settings, into: Path) -> dict:
         version = store.current_version()
         if version is None:
             raise BackupError("nothing is published yet: run the knowledge_ingest DAG before backing up")
-        if s.graph_backend == "embedded":
+        if file_backed(s):
             graph_files = sorted(p for p in s.graph_path.parent.glob(s.graph_path.name + "*") if p.is_file())
             handles = [(p, p.open("rb")) for p in graph_files]  # the inode publish's rename replaces, not the name
         else:

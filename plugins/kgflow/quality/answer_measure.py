@@ -93,7 +93,7 @@ def measure_answer(m: AnswerMeasure, a: Answer, question: str, service: AnswerSe
                    kind: str | None = None) -> dict:
     """Score an in-process Answer: its extension as the gateway would send it, the model's own text, and the
     delivered text checked once more against the same evidence."""
-    return m.add(question, a.text, a.extension(), gold, kind, a.generated_text,
+    return m.add(question, a.text, a.extension().model_dump(mode="json"), gold, kind, a.generated_text,
                  service.unsupported(a.text, a.retrieval, question))
 
 

@@ -15,12 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from kgflow.nlp.normalize import canonical_key
 from kgflow.sources.policy import ALL, may_read
+
+if TYPE_CHECKING:
+    from kgflow.graph.base import ChunkRow, EdgeRow, EntityRow
 
 
 @dataclass(frozen=True)
@@ -60,40 +64,39 @@ def _csr_pointer(sorted_keys: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(sorted_keys, np.arange(n + 1)).astype("int64")
 
 
-def build_columns(rows: Callable[[str], list[dict]]) -> tuple[dict[str, pa.Table], dict[str, np.ndarray]]:
+def build_columns(rows: Callable[[str], list]) -> tuple[dict[str, pa.Table], dict[str, np.ndarray]]:
     """The view's tables and arrays from the store's SNAPSHOT rows. Rows are sorted here, not by the store:
     which entity an alias names, node order and every tie depend on row order, and LadybugDB returns it
     differently from one read to the next (even under ORDER BY). Answers must not differ across workers."""
-    entities = sorted(rows("entities"), key=lambda r: r["id"])
-    chunks = sorted(rows("chunks"), key=lambda r: (r["doc_id"], int(r["ord"] or 0), r["id"]))
-    e_row = {e["id"]: i for i, e in enumerate(entities)}
-    c_row = {c["id"]: i for i, c in enumerate(chunks)}
+    entities: list[EntityRow] = sorted(rows("entities"), key=lambda r: r.id)
+    chunks: list[ChunkRow] = sorted(rows("chunks"), key=lambda r: (r.doc_id, int(r.ord or 0), r.id))
+    e_row = {e.id: i for i, e in enumerate(entities)}
+    c_row = {c.id: i for i, c in enumerate(chunks)}
     keys: dict[str, int] = {}
     for i, e in enumerate(entities):
-        for alias in [e["name"], *(e["aliases"] or [])]:
+        for alias in [e.name, *(e.aliases or [])]:
             keys.setdefault(canonical_key(alias), i)
-    related = sorted({(r["src"], r["dst"], r["type"], r["chunk"] or ""): r for r in rows("related")
-                      if r["src"] in e_row and r["dst"] in e_row}.items())
+    edges: list[EdgeRow] = rows("related")
+    related = sorted({(r.src, r.dst, r.type, r.chunk or ""): r for r in edges
+                      if r.src in e_row and r.dst in e_row}.items())
     related = [r for _, r in related]  # one edge per (src, dst, type, evidence), in that order
-    mentions = sorted((e_row[m["entity"]], c_row[m["chunk"]], int(m["count"] or 1)) for m in rows("mentions")
-                       if m["entity"] in e_row and m["chunk"] in c_row)
+    mentions = sorted((e_row[m.entity], c_row[m.chunk], int(m.count or 1)) for m in rows("mentions")
+                      if m.entity in e_row and m.chunk in c_row)
     tables = {
-        "chunks": pa.Table.from_pylist([{"id": c["id"], "text": c["text"], "doc_id": c["doc_id"],
-                                         "title": c["title"], "uri": c["uri"], "acl": list(c["acl"] or []),
-                                         "ord": int(c["ord"] or 0), "section": c.get("section") or ""}
-                                        for c in chunks], schema=CHUNK_SCHEMA),
-        "entities": pa.Table.from_pylist([{"id": e["id"], "name": e["name"]} for e in entities],
-                                         schema=ENTITY_SCHEMA),
+        "chunks": pa.Table.from_pylist([{"id": c.id, "text": c.text, "doc_id": c.doc_id, "title": c.title,
+                                         "uri": c.uri, "acl": list(c.acl or []), "ord": int(c.ord or 0),
+                                         "section": c.section or ""} for c in chunks], schema=CHUNK_SCHEMA),
+        "entities": pa.Table.from_pylist([{"id": e.id, "name": e.name} for e in entities], schema=ENTITY_SCHEMA),
         "keys": pa.Table.from_pydict({"key": list(keys), "entity": list(keys.values())}, schema=KEY_SCHEMA),
-        "related": pa.Table.from_pylist([{"src": e_row[r["src"]], "dst": e_row[r["dst"]], "type": r["type"],
-                                          "weight": float(r["weight"]), "chunk": c_row.get(r["chunk"], -1)}
+        "related": pa.Table.from_pylist([{"src": e_row[r.src], "dst": e_row[r.dst], "type": r.type,
+                                          "weight": float(r.weight), "chunk": c_row.get(r.chunk, -1)}
                                          for r in related], schema=RELATED_SCHEMA),
     }
     n_e, n_c = len(entities), len(chunks)
     m = np.asarray(mentions, "int64").reshape(-1, 3)
     by_chunk = np.lexsort((m[:, 0], m[:, 1])).astype("int64")
-    src = np.asarray([e_row[r["src"]] for r in related], "int64")
-    dst = np.asarray([e_row[r["dst"]] for r in related], "int64")
+    src = np.asarray([e_row[r.src] for r in related], "int64")
+    dst = np.asarray([e_row[r.dst] for r in related], "int64")
     ends = np.concatenate([src, dst])
     edge = np.concatenate([np.arange(len(src)), np.arange(len(dst))])
     order = np.lexsort((edge, ends))
@@ -149,7 +152,7 @@ class GraphView:
         self._masks: dict[frozenset[str], np.ndarray] = {}
 
     @classmethod
-    def from_rows(cls, rows: Callable[[str], list[dict]]) -> GraphView:
+    def from_rows(cls, rows: Callable[[str], list]) -> GraphView:
         """A view held in memory (tests, one-off readers); workers open the published snapshot instead."""
         return cls(*build_columns(rows))
 
