@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from kgflow.errors import KgflowError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -279,14 +283,61 @@ def _cached(key: tuple) -> Settings:
     return Settings(_secrets_dir=dict(key).get("KGFLOW_SECRETS_DIR") or None)
 
 
+class SettingsInvalid(KgflowError, ValueError):
+    """A KGFLOW_* setting has a value kgflow cannot use; each line names the variable, its value and what is
+    allowed."""
+
+    status, error_type, permanent = 500, "configuration", True
+
+
 def get_settings() -> Settings:
-    """Settings from the current environment (re-read when KGFLOW_* variables change)."""
+    """Settings from the current environment (re-read when KGFLOW_* variables change). A value kgflow cannot
+    use is refused here, where every process and task builds its settings, as SettingsInvalid."""
     key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("KGFLOW_")))
-    return _cached(key)
+    try:
+        return _cached(key)
+    except (ValidationError, SettingsError) as e:
+        raise SettingsInvalid("\n".join(settings_errors(e, dict(key)))) from None
+
+
+SECRET_FIELDS = frozenset({"jwt_secret", "jwt_public_key", "audit_hmac_key"})  # never printed back
+
+
+def settings_errors(e: ValidationError | SettingsError, environ: dict[str, str]) -> list[str]:
+    """One line per refused value: `KGFLOW_X='value': what is wrong; what is allowed (did you mean ...?)`."""
+    from difflib import get_close_matches
+
+    def shown(field: str, value: object) -> str:
+        return "'***'" if field in SECRET_FIELDS else repr(value)
+
+    if isinstance(e, SettingsError):  # a list or mapping setting whose value is not JSON
+        m = re.search(r'field "(\w+)"', str(e))
+        field = m.group(1) if m else "?"
+        var, value = f"KGFLOW_{field.upper()}", environ.get(f"KGFLOW_{field.upper()}", "")
+        kind = "a list" if "list" in str(Settings.model_fields[field].annotation) else "an object"
+        example = json.dumps([v.strip() for v in value.split(",") if v.strip()]) if kind == "a list" else "{...}"
+        return [f"{var}={shown(field, value)}: not JSON; this setting is {kind} written as JSON, e.g. "
+                f"{var}='{example}'"]
+    lines = []
+    for err in e.errors():
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        var = f"KGFLOW_{field.upper()}"
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"][1:])
+        value = environ.get(var, err.get("input"))
+        msg = err["msg"].removeprefix("Value error, ")
+        expected = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+        close = get_close_matches(str(err.get("input")), expected, n=1) if expected else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        lines.append(f"{var}{where}={shown(field, value)}: {msg}{hint}")
+    return lines
 
 
 def offline_env() -> None:
-    """No hub downloads and no telemetry, ever: weights come from installed packages."""
+    """No hub downloads and no telemetry, ever: weights come from installed packages. Library noise is dropped
+    at its source too (kgflow.logs.quiet_libraries): every process kgflow starts comes through here."""
+    from kgflow.logs import quiet_libraries
+
+    quiet_libraries()
     for k, v in {
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",

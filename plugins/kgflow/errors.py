@@ -10,10 +10,15 @@ class KgflowError(Exception):
 
     status: int = 500  # what the gateway answers
     error_type: str = "internal"  # TGI's error type: what kind of failure, for a client's code
+    # retrying cannot help (a bad setting, a source that does not exist, refused credentials): an Airflow task
+    # fails at once instead of waiting out its retries (kgflow.orchestration.runtime.kgflow_task)
+    permanent: bool = False
 
     def __init__(self, *args: object, status: int | None = None, error_type: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, permanent: bool | None = None) -> None:
         super().__init__(*args)
+        if permanent is not None:
+            self.permanent = permanent
         if status is not None:
             self.status = status
         if error_type is not None:

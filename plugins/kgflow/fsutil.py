@@ -30,3 +30,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def atomic_write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def make_private(home: Path) -> None:
+    """Everything a process writes under the kgflow home from now on is its owner's alone: files 0600 and
+    folders 0700 (documents' text, logs with document paths, the audit log), and the home itself 0700. Called
+    where a process begins: the CLI, the gateway, each Airflow task."""
+    os.umask(0o077)
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)

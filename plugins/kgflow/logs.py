@@ -14,7 +14,11 @@ import sys
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars
 
-__all__ = ["bind", "bound", "configure"]
+__all__ = ["bind", "bound", "configure", "quiet_libraries"]
+
+# Libraries' lines that say nothing to an operator, dropped where they are made (their loggers), not grepped out
+# of the logs: faiss reports each CPU-specific build it did not find at INFO, with a traceback-like repr.
+_QUIET_LOGGERS = {"faiss.loader": logging.WARNING}
 
 bound = bound_contextvars  # with bound(doc_id=...): fields on every line logged inside
 bind = bind_contextvars  # for the rest of this process or task (run_id at a task's start)
@@ -34,3 +38,14 @@ def configure(component: str, level: int = logging.INFO) -> None:
     root.handlers = [handler]
     root.setLevel(level)
     bind_contextvars(component=component)
+
+
+def quiet_libraries() -> None:
+    """Drop known library noise at its source, in every process kgflow starts (tasks, Spark workers, the
+    gateway): faiss's loader probing, pathspec's "gitwildmatch" deprecation (Great Expectations still asks for
+    it by that name)."""
+    import warnings
+
+    for name, level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+    warnings.filterwarnings("ignore", message=r".*[Gg]it[Ww]ild[Mm]atch.*", category=DeprecationWarning)

@@ -11,6 +11,7 @@ registries are in `kgflow.seams`; settings are checked against them.
 from __future__ import annotations
 
 import sys
+from difflib import get_close_matches
 from functools import lru_cache
 from importlib import import_module
 from importlib.metadata import distributions
@@ -21,7 +22,7 @@ from kgflow.errors import KgflowError
 
 class UnknownImplementation(KgflowError, ValueError):
     """A setting named no registered implementation and no importable "module:attribute"."""
-    status, error_type = 400, "configuration"
+    status, error_type, permanent = 400, "configuration", True
 
 
 @lru_cache(maxsize=4)
@@ -60,7 +61,9 @@ class Registry:
         """A setting's value as given, when it names an implementation or an import path; else the error
         that lists the choices."""
         if name not in self.entries() and ":" not in name:
-            raise UnknownImplementation(f"unknown {self.concern} {name!r}: choose one of "
+            close = get_close_matches(name, self.names(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UnknownImplementation(f"unknown {self.concern} {name!r}{hint}: choose one of "
                                         f"{', '.join(self.names())}, or give an import path such as "
                                         "'mypackage.module:attribute'")
         return name

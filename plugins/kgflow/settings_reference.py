@@ -23,15 +23,25 @@ _GROUP = re.compile(r"^    #\s*(.+)$")
 
 
 def _comments() -> dict[str, tuple[str, str]]:
-    """field -> (its own comment, the comment heading its group), from the class source."""
-    out, group = {}, ""
+    """field -> (its comment, the comment heading its group), from the class source. The first comment line
+    after a blank line heads a group; other comment lines above a field are that field's comment."""
+    out: dict[str, tuple[str, str]] = {}
+    group, note, after_blank = "", [], True
     for line in inspect.getsource(Settings).splitlines():
         if g := _GROUP.match(line):
-            group = g.group(1)
+            if after_blank:
+                group = g.group(1)
+            else:
+                note.append(g.group(1))
+            after_blank = False
         elif not line.strip():
-            group = ""  # a blank line ends a group
+            group, note, after_blank = "", [], True  # a blank line ends a group
         elif f := _FIELD.match(line):
-            out[f.group(1)] = ((f.group(3) or "").strip(), group)
+            # the comment above a field is the fuller one where both are written
+            out[f.group(1)] = (" ".join(note) or (f.group(3) or "").strip(), group)
+            note, after_blank = [], False
+        else:
+            after_blank = False
     return out
 
 

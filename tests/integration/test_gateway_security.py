@@ -230,6 +230,56 @@ def test_chunked_body_is_refused_while_streaming_in(knowledge_base, engine):
     assert sent < 32 * 1024 * 1024
 
 
+def test_a_refused_request_for_metrics_or_health_has_its_audit_row_too(knowledge_base, engine):
+    """Before: /metrics and /health were never audited, so a 403 on /metrics under the production profile left
+    no trace."""
+    with _client(knowledge_base, engine, profile="production") as c:
+        metrics = c.get("/metrics", headers={**_bearer("api_user"), "X-Request-ID": "req-metrics"})
+        c.get("/health", headers={"X-Request-ID": "req-health"})
+        rows = {r["request_id"]: r for r in c.app.state.gw.audit.rows(20)}
+    assert metrics.status_code == 403
+    assert (rows["req-metrics"]["endpoint"], rows["req-metrics"]["status"], rows["req-metrics"]["user"]) == (
+        "/metrics", 403, "tester")
+    assert rows["req-health"]["endpoint"] == "/health"
+
+
+def test_a_signed_caller_with_a_role_kgflow_lacks_is_audited_under_its_own_subject_and_role(clients):
+    """Before: audited as 'unauthenticated' with no role; the subject was lost."""
+    headers = {**_bearer("superuser", ["hr"]), "X-Request-ID": "req-superuser"}
+    r = clients["graph"].post("/generate", json={"inputs": "hi"}, headers=headers)
+    row = next(x for x in clients["graph"].app.state.gw.audit.rows(50) if x["request_id"] == "req-superuser")
+    assert r.status_code == 403 and (row["user"], row["role"], row["status"]) == ("tester", "superuser", 403)
+
+
+def test_a_client_that_hangs_up_mid_body_is_audited_as_499_never_as_a_server_error(knowledge_base, engine):
+    """Before: a 500 (ClientDisconnect), audited and counted as one, so any caller could trip the 5xx alert."""
+    s = settings_for(knowledge_base, "http://unused")
+    with running_gateway(s, engine) as (url, app):
+        host, port = url.removeprefix("http://").split(":")
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        token = mint_token(SECRET, "tester", "admin")
+        sock.sendall(f"POST /generate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}"
+                     "\r\nX-Request-ID: req-gone\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                     '{"inputs": "half a bo'.encode())
+        time.sleep(0.3)
+        sock.close()
+        gw = app.state.gw
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(r["request_id"] == "req-gone" for r in gw.audit.rows(20)):
+            time.sleep(0.1)
+        row = next(r for r in gw.audit.rows(20) if r["request_id"] == "req-gone")
+        served = {k: v for k, v in _samples(gw, "kgflow_requests_total").items() if k[0] == "/generate"}
+    assert (row["status"], row["user"]) == (499, "tester")
+    assert not any(status.startswith("5") for _, status in served)
+
+
+def _samples(gw, name: str) -> dict[tuple[str, str], float]:
+    """(endpoint, status) -> count of a labelled counter in the gateway's registry."""
+    return {(sm.labels.get("endpoint", ""), sm.labels.get("status", "")): sm.value
+            for metric in gw.metrics.registry.collect() for sm in metric.samples
+            if sm.name == name and "endpoint" in sm.labels}
+
+
 _printable = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=80)
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
                      lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=4),

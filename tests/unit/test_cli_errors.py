@@ -21,11 +21,15 @@ def _run(*args: str):
     return result, lines
 
 
-@pytest.mark.parametrize("command", ["status", "recall"])
-def test_a_command_on_an_empty_home_says_to_ingest_first(empty_home, command):
-    result, lines = _run(command)
+def test_recall_on_an_empty_home_says_to_ingest_first(empty_home):
+    result, lines = _run("recall")
     assert result.exit_code == 1
     assert len(lines) <= 2 and "kgflow ingest" in result.output and "Traceback" not in result.output
+
+
+def test_status_on_an_empty_home_says_nothing_has_run_and_how_to_start(empty_home):
+    result, lines = _run("status")
+    assert result.exit_code == 0 and "kgflow ingest" in lines[0] and lines[1].endswith("nothing published yet")
 
 
 def test_asking_with_no_gateway_running_says_how_to_start_one(empty_home):

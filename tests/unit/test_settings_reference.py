@@ -12,3 +12,15 @@ def test_every_setting_has_a_row_that_says_what_it_means():
             if line.startswith("| `")}
     assert set(rows) == {f"KGFLOW_{name.upper()}" for name in Settings.model_fields}
     assert all(rows.values()), [k for k, v in rows.items() if not v]
+
+
+def test_every_section_of_the_reference_is_a_heading_config_py_starts_a_group_with():
+    """Before: a comment continued on the next line (above a field) became a bold "section" of its own."""
+    import inspect
+    import re
+
+    lines = inspect.getsource(Settings).splitlines()
+    headings = {re.sub(r"^\s*#\s*", "", ln) for prev, ln in zip(lines, lines[1:], strict=False)
+                if not prev.strip() and ln.strip().startswith("#")}
+    sections = re.findall(r"^\| \*\*(.+?)\*\* \|", render(), re.M)
+    assert sections and set(sections) <= headings, set(sections) - headings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from typer.core import TyperGroup
 
 from kgflow.config import get_settings, offline_env
 from kgflow.errors import KgflowError
+from kgflow.fsutil import make_private
 
 console = Console()
 
@@ -29,6 +31,9 @@ class KgflowGroup(TyperGroup):
 
     def invoke(self, ctx):
         try:
+            args = [*getattr(ctx, "_protected_args", []), *ctx.args]
+            if args and "--help" not in args:  # a command: settings load (and are checked) before it runs
+                make_private(get_settings().home)
             return super().invoke(ctx)
         except KgflowError as e:
             fail(e.message)
@@ -87,12 +92,30 @@ def ingest(
     conf = {"source": source, "full_rebuild": full_rebuild, "dry_run": dry_run, "max_documents": max_documents,
             "max_quarantine_share": max_quarantine_share}
     console.print(f"[bold]knowledge_ingest[/] {json.dumps(conf)}")
+    started = time.time()
     rc, run, log = run_dag_with_progress("knowledge_ingest", conf, console)
     if run is not None:
         _print_run_summary(run)
     if rc != 0:
-        console.print(f"[red]DAG run failed[/] (see {log})")
+        _print_failure(get_settings().home, "knowledge_ingest", started)
+        console.print(f"[red]DAG run failed[/] (log: {log})")
         raise typer.Exit(rc)
+    from kgflow.ingest.staging import read_json
+
+    disc = read_json(run, "discover.json") if run is not None else None
+    if disc and not (disc["new"] or disc["changed"] or disc["deleted"]):
+        console.print(f"nothing to do: no new, changed or deleted documents since the last publish (log: {log})")
+    else:
+        console.print(f"done (log: {log})")
+
+
+def _print_failure(home: Path, dag_id: str, since: float, run_id: str | None = None) -> None:
+    """The failed task and its one-line reason, as its failure callback recorded them."""
+    from kgflow.orchestration.tasks import last_failure
+
+    failure = last_failure(home, dag_id, since, run_id)
+    if failure:
+        console.print(f"[red]{failure['task_id']} failed:[/] {failure['error']}", soft_wrap=True)
 
 
 def _print_run_summary(run: Path) -> None:
@@ -140,18 +163,36 @@ def _print_run_summary(run: Path) -> None:
 
 
 @app.command()
-def status() -> None:
-    """Graph counts, the current index version and the last run."""
+def status(as_json: Annotated[bool, typer.Option("--json", help="the same as JSON, for scripts")] = False) -> None:
+    """The last run of each DAG (state, when, how long, what it did) and the knowledge base: graph counts and
+    the live index version."""
     from kgflow.graph import open_graph_store
+    from kgflow.graph.base import file_backed
+    from kgflow.ops.status import last_runs
     from kgflow.vectors.index_store import VectorIndexStore
 
     s = get_settings()
-    require_knowledge_base(s)
-    with open_graph_store(s, read_only=True) as g:
-        console.print({"graph": g.counts()})
-    store = VectorIndexStore(s.index_dir)
-    idx = store.load()
-    console.print({"index": idx.manifest if idx else None})
+    runs = last_runs(s)
+    version = VectorIndexStore(s.index_dir).current_version()
+    graph = None
+    if version is not None and (not file_backed(s) or s.graph_path.exists()):
+        with open_graph_store(s, read_only=True) as g:
+            graph = g.counts()
+    if as_json:
+        console.print_json(json.dumps({"index_version": version, "graph": graph,
+                                       "last_runs": [r.as_dict() for r in runs]}))
+        return
+    t = Table(title=f"last runs ({s.home})")
+    for column in ("DAG", "state", "started", "seconds", "what it did"):
+        t.add_column(column, overflow="fold")
+    for r in runs:
+        t.add_row(r.dag_id, r.state or "", r.started or "", "" if r.seconds is None else f"{r.seconds:g}", r.summary)
+    console.print(t if runs else "no DAG has run in this home yet: `kgflow ingest`, or trigger one in the UI")
+    if version is None:
+        console.print("knowledge base: nothing published yet")
+    else:
+        counts = ", ".join(f"{v} {k}" for k, v in (graph or {}).items())
+        console.print(f"knowledge base: index {version}; graph {counts}", soft_wrap=True)
 
 
 @app.command()
@@ -226,6 +267,13 @@ def trigger(
     password = password or admin_password(Path(airflow_env()["AIRFLOW_HOME"])) or ""
     with AirflowApi(url, username, password) as api:
         api.login()
+        declared = api.params(dag_id) if params else []
+        if unknown := sorted(set(params) - set(declared)):
+            from difflib import get_close_matches
+
+            hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := get_close_matches(k, declared, n=1)) else "")
+                     for k in unknown]
+            fail(f"unknown param {', '.join(hints)} for {dag_id}: its params are {', '.join(declared) or 'none'}")
         if api.dag(dag_id)["is_paused"]:
             if not unpause:
                 fail(f"{dag_id} is paused (DAGs start paused): unpause it in the UI, or add --unpause")
@@ -237,9 +285,31 @@ def trigger(
         if not wait:
             return
         state = api.follow(dag_id, run_id, lambda task, st: console.print(f"  {task}: {st}"))
+        if state == "success":  # a run whose work was skipped is not one that did it: say so, and why
+            states = api.task_states(dag_id, run_id)
+            skipped = [t for t, st in states.items() if st == "skipped"]
+            if skipped and all(st in ("skipped", "success") for st in states.values()):
+                reason = api.skip_reason(dag_id, run_id, skipped[0]) or f"{len(skipped)} tasks skipped"
+                state = f"success, nothing to do ({reason})" if len(skipped) >= len(states) / 2 else \
+                    f"success, {len(skipped)} of {len(states)} tasks skipped ({reason})"
     console.print(f"{dag_id} run {run_id}: {state}")
-    if state != "success":
+    if not state.startswith("success"):
+        _print_failure(get_settings().home, dag_id, 0.0, run_id)
         raise typer.Exit(1)
+
+
+@app.command()
+def token(
+    subject: Annotated[str, typer.Option("--sub", help="who the caller is (the audit log's user)")] = "me",
+    role: Annotated[str, typer.Option(help="api_user or admin")] = "api_user",
+    department: Annotated[list[str] | None, typer.Option(help="a department the caller may read (repeat)")] = None,
+    ttl: Annotated[int, typer.Option(help="seconds the token is valid (the gateway takes at most 900)")] = 900,
+) -> None:
+    """Print a bearer token signed with this installation's secret (KGFLOW_JWT_SECRET, else the home's local
+    one), as an identity provider would issue it: for curl and scripts against a local gateway."""
+    from kgflow.tokens import mint_token, signing_secret
+
+    print(mint_token(signing_secret(get_settings()), subject, role, department or [], ttl_s=ttl))
 
 
 @app.command()

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 
 from kgflow import __version__
 from kgflow.config import Settings, get_settings, offline_env
+from kgflow.fsutil import make_private
 from kgflow.gateway import routes_admin, routes_openai, routes_tgi
 from kgflow.gateway.audit import AuditLog
 from kgflow.gateway.auth import Authenticator
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
                engine: RetrievalEngine | None = None) -> FastAPI:
     offline_env()
     s = settings or get_settings()
+    make_private(s.home)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -110,6 +112,5 @@ def _observe(app: FastAPI) -> None:
         if ctx.timings_ms:  # W3C Server-Timing: where the request's time went
             response.headers["Server-Timing"] = ", ".join(
                 [f"{k};dur={v:.2f}" for k, v in ctx.timings_ms.items()] + [f"total;dur={latency * 1e3:.2f}"])
-        if endpoint not in ("/metrics", "/health"):
-            gw.audit.record(ctx.row(endpoint, response.status_code, latency * 1e3))
+        gw.audit.record(ctx.row(endpoint, response.status_code, latency * 1e3))  # every request, refused or not
         return response

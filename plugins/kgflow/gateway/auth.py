@@ -102,7 +102,7 @@ class Authenticator:
 
     def _principal(self, sub: str, role, depts: frozenset[str]) -> Principal:
         if not isinstance(role, str) or role not in ROLES:
-            raise ApiError(403, f"role {str(role)[:40]!r} may not use this API")
+            raise RoleRefused(sub, str(role)[:40])
         if role == "admin" and not depts:
             depts = frozenset({ALL})
         if ALL in depts and role not in self.s.wildcard_department_roles:
@@ -113,6 +113,14 @@ class Authenticator:
     @staticmethod
     def unauthorized(message: str) -> ApiError:
         return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class RoleRefused(ApiError):
+    """A validly signed caller whose role is none of kgflow's: refused, and audited under its own subject."""
+
+    def __init__(self, sub: str, role: str) -> None:
+        super().__init__(403, f"role {role!r} may not use this API")
+        self.sub, self.role = sub, role
 
 
 def require_role(p: Principal, *roles: str) -> None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from kgflow.answer.service import Answer, AnswerService, AnswerStream
 from kgflow.config import Settings
 from kgflow.gateway.audit import AuditLog, AuditRow
-from kgflow.gateway.auth import Authenticator, Principal, require_role
+from kgflow.gateway.auth import Authenticator, Principal, RoleRefused, require_role
 from kgflow.gateway.backends import BackendRouter
 from kgflow.gateway.errors import ApiError
 from kgflow.gateway.metrics import GatewayMetrics
@@ -32,14 +32,16 @@ class RequestContext:
     request_id: str
     client: str | None
     principal: Principal | None = None
+    claimed: tuple[str, str] | None = None  # (subject, role) of a signed caller refused for its role
     input_text: str | None = None
     output_chars: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)  # the answer's, for Server-Timing
 
     def row(self, endpoint: str, status: int, latency_ms: float) -> AuditRow:
-        p = self.principal
-        return AuditRow(self.request_id, p.sub if p else "unauthenticated", p.role if p else None, self.client,
-                        endpoint, self.input_text, self.output_chars, latency_ms, status)
+        sub, role = (self.principal.sub, self.principal.role) if self.principal else \
+            self.claimed or ("unauthenticated", None)
+        return AuditRow(self.request_id, sub, role, self.client, endpoint, self.input_text, self.output_chars,
+                        latency_ms, status)
 
 
 @dataclass
@@ -74,6 +76,9 @@ def guard(request: Request, *roles: str) -> Principal:
     ctx = context(request)
     try:
         p = gw.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    except RoleRefused as e:
+        ctx.claimed = (e.sub, e.role)
+        raise
     except ApiError as e:
         # failed credentials are limited per client address, so guessing tokens is slow too
         wait = gw.limiter.acquire(f"addr:{ctx.client}") if e.status == 401 else 0.0

@@ -8,13 +8,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from kgflow.errors import KgflowError
 
 log = logging.getLogger("kgflow.gateway")
 
 _TYPES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          413: "payload_too_large", 422: "validation", 429: "rate_limited", 503: "overloaded"}
+          413: "payload_too_large", 422: "validation", 429: "rate_limited", 499: "client_closed",
+          503: "overloaded"}
 
 
 class ApiError(KgflowError):
@@ -52,6 +54,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
         return error_response(e.status_code, str(e.detail))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # nginx's 499: the caller hung up mid-body. Nobody reads the answer; it is no server error (no 5xx, no alert)
+        log.info("client closed the request before its body arrived: %s", request.url.path)
+        return error_response(499, "client closed the request before sending all of it")
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, e: Exception) -> JSONResponse:

@@ -77,6 +77,10 @@ class AirflowApi:
                                       "ids (knowledge_ingest, model_refresh, model_deploy, kb_backup, ...)") from None
             raise
 
+    def params(self, dag_id: str) -> list[str]:
+        """The names of the params a DAG declares (its trigger form's fields)."""
+        return list(self._request("GET", f"/api/v2/dags/{dag_id}/details").get("params") or {})
+
     def unpause(self, dag_id: str) -> None:
         self._request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
 
@@ -89,6 +93,25 @@ class AirflowApi:
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         tis = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         return {ti["task_id"]: ti["state"] for ti in tis}
+
+    def skip_reason(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        """Why a skipped task skipped: the reason line kgflow's tasks write before they skip
+        (kgflow.orchestration.runtime.skip), read from the task's log."""
+        from kgflow.orchestration.runtime import SKIPPED
+
+        for try_number in (1, 0):
+            try:
+                body = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/"
+                                            f"{try_number}", headers={"Accept": "application/json"})
+            except AirflowApiError:
+                continue
+            content = body.get("content") if isinstance(body, dict) else None
+            lines = content if isinstance(content, list) else str(content or "").splitlines()
+            for line in lines:
+                event = line.get("event", "") if isinstance(line, dict) else str(line)
+                if SKIPPED in event:
+                    return event[event.index(SKIPPED) + len(SKIPPED):].strip()
+        return None
 
     def follow(self, dag_id: str, run_id: str, on_task: Callable[[str, str], None] | None = None,
                poll_s: float = 2.0, timeout_s: float = 3600) -> str:

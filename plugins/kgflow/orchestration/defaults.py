@@ -16,8 +16,15 @@ def _pushed(context) -> None:
 
 
 def _failed(context) -> None:
-    on_failure(context)
-    _pushed(context)
+    from kgflow.config import SettingsInvalid, get_settings
+
+    try:
+        s = get_settings()
+    except SettingsInvalid:  # the task failed on them: its reason is in its log, and nothing else can run
+        on_failure(context, None)
+        return
+    on_failure(context, s.home)
+    push_task_metrics(context, s.pushgateway_url)
 
 
 def default_args(retries: int = 2, retry_delay: timedelta = timedelta(minutes=1)) -> dict:

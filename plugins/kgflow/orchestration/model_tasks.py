@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from airflow.sdk.exceptions import AirflowSkipException
-
 from kgflow.config import get_settings
-from kgflow.orchestration.runtime import prepare_env
+from kgflow.orchestration.runtime import kgflow_task, prepare_env, skip
 
 log = logging.getLogger("kgflow.tasks")
 
@@ -19,6 +17,7 @@ def _work(context, s) -> Path:
     return work_dir(context["run_id"], s)
 
 
+@kgflow_task
 def check_new_content(**context) -> dict:
     """Scheduled and asset-triggered runs go ahead only after enough new content; manual runs always do."""
     prepare_env(context)
@@ -28,7 +27,7 @@ def check_new_content(**context) -> dict:
     new = new_content_since_last_refresh(s)
     manual = str(context["run_id"]).startswith("manual")
     if not manual and new < s.refresh_min_new_chunks:
-        raise AirflowSkipException(f"only {new} new chunks since the last refresh")
+        raise skip(f"only {new} new chunks since the last refresh")
     return {"new_chunks": new, "work_dir": str(_work(context, s))}
 
 
@@ -41,10 +40,12 @@ def _stage(context, name: str):
     return getattr(refresh, name)(_work(context, s), s)
 
 
+@kgflow_task
 def build_dataset(**context) -> dict:
     return _stage(context, "build_dataset")
 
 
+@kgflow_task
 def train(**context) -> dict:
     prepare_env(context)
     from kgflow.models.refresh import train_candidate
@@ -55,28 +56,32 @@ def train(**context) -> dict:
     return {k: v for k, v in report.items() if k != "config"}
 
 
+@kgflow_task
 def export(**context) -> str:
     return str(_stage(context, "export_candidate"))
 
 
+@kgflow_task
 def evaluate(**context) -> dict:
     return _stage(context, "evaluate_candidate")
 
 
+@kgflow_task
 def register(**context) -> dict:
     """Always recorded; the registry Asset (and so a deployment) is emitted only for a passing candidate."""
     prepare_env(context)
     from kgflow.models.refresh import register_candidate
 
     if context["params"].get("dry_run"):
-        raise AirflowSkipException("dry run: candidate trained and evaluated, not registered")
+        raise skip("dry run: candidate trained and evaluated, not registered")
     s = get_settings()
     entry = register_candidate(_work(context, s), context["run_id"], s)
     if entry["status"] != "candidate":
-        raise AirflowSkipException(f"{entry['version']} rejected by the gate: {entry['metrics']['gate']['reasons']}")
+        raise skip(f"{entry['version']} rejected by the gate: {entry['metrics']['gate']['reasons']}")
     return {"version": entry["version"], "status": entry["status"]}
 
 
+@kgflow_task
 def deploy(**context) -> dict:
     """Blue/green deploy of a version (param, or the newest candidate), or a rollback; fails loudly."""
     prepare_env(context)
@@ -90,5 +95,5 @@ def deploy(**context) -> dict:
     version = p.get("version") or next((v["version"] for v in reversed(reg.versions())
                                         if v["status"] == "candidate"), None)
     if version is None:
-        raise AirflowSkipException("no candidate to deploy")
+        raise skip("no candidate to deploy")
     return blue_green(version, reg, deployer, s)

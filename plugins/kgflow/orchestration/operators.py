@@ -6,12 +6,11 @@ import os
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk.exceptions import AirflowSkipException
 
 from kgflow.config import REPO_ROOT
 from kgflow.etl.session import SPARK_CONF
 from kgflow.ingest.steps import pending_documents
-from kgflow.orchestration.runtime import prepare_env
+from kgflow.orchestration.runtime import prepare_env, skip
 
 SPARK_JOBS = REPO_ROOT / "spark_jobs"
 SPARK_LOG4J = REPO_ROOT / "ops" / "spark" / "log4j2.properties"
@@ -38,9 +37,9 @@ class SparkStageOperator(SparkSubmitOperator):
         prepare_env(context)
         run = Path(self.application_args[1])
         if self.publish_only and context["params"].get("dry_run"):
-            raise AirflowSkipException("dry run: nothing will be published")
+            raise skip("dry run: nothing will be published")
         if pending_documents(run) == 0:
-            raise AirflowSkipException("no new or changed documents in this run")
+            raise skip("nothing to do: no new or changed documents in this run")
         from airflow.sdk import BaseHook
 
         if (BaseHook.get_connection(self._conn_id).host or "").startswith("local"):

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from kgflow.config import get_settings
 from kgflow.ops import backup as ops
-from kgflow.orchestration.runtime import prepare_env
+from kgflow.orchestration.runtime import kgflow_task, prepare_env
 
 
+@kgflow_task
 def backup(**context) -> dict:
     prepare_env(context)
     p = context["params"]
@@ -20,6 +21,7 @@ def backup(**context) -> dict:
     return ops.backup(s, p.get("target") or None)
 
 
+@kgflow_task
 def restore_drill(**context) -> dict:
     """Restore the latest backup into a scratch home, compare, and remove the scratch home."""
     prepare_env(context)

@@ -3,11 +3,67 @@ the run id on every log line. Connections are Airflow's: env (AIRFLOW_CONN_*), s
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from kgflow.config import offline_env
+from kgflow.errors import KgflowError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+SKIPPED = "skipped: "  # how a skip's reason line starts in the task's log (the CLI finds it by this)
+
+
+def skip(reason: str):
+    """The exception a task raises to skip, after one log line saying why (Airflow's own line has no reason)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    logging.getLogger("kgflow.tasks").info("%s%s", SKIPPED, reason)
+    return AirflowSkipException(reason)
+
+
+class UnknownParams(KgflowError, ValueError):
+    """A run was triggered with params its DAG does not have (a typo would otherwise be ignored)."""
+
+    status, error_type, permanent = 422, "validation", True
+
+
+def check_params(context: dict) -> None:
+    """Refuse a run whose conf names a param the DAG does not declare, with the closest one."""
+    from difflib import get_close_matches
+
+    run = context.get("dag_run")
+    declared = list(context.get("params") or {})
+    unknown = sorted(set(getattr(run, "conf", None) or {}) - set(declared))
+    if unknown:
+        hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := get_close_matches(k, declared, n=1)) else "")
+                 for k in unknown]
+        raise UnknownParams(f"unknown param {', '.join(hints)}: this DAG's params are {', '.join(declared) or 'none'}")
+
+
+def kgflow_task(fn: F) -> F:
+    """A task callable whose permanent failures (KgflowError.permanent: a bad setting, a source that does not
+    exist, refused credentials) fail the task at once with their one-line reason, skipping the retries that
+    cannot help; every other failure keeps them."""
+    @functools.wraps(fn)
+    def run(*args, **context):
+        try:
+            check_params(context)
+            return fn(*args, **context)
+        except KgflowError as e:
+            if not e.permanent:
+                raise
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(e.message) from e
+
+    return run  # type: ignore[return-value]
 
 
 def prepare_env(context: dict | None = None) -> None:

@@ -24,7 +24,7 @@ from kgflow.sources.policy import DepartmentMapping, InvalidDepartment
 
 class SourceRefused(KgflowError):
     """The configured source itself may not be read (a run-level configuration error)."""
-    status, error_type = 403, "forbidden"
+    status, error_type, permanent = 403, "forbidden", True
 
 
 class PathEscape(KgflowError, OSError):

@@ -17,6 +17,13 @@ from kgflow.sources.base import DocumentSource, Listed, PathEscape, SourceRefuse
 from kgflow.sources.policy import DepartmentMapping
 
 
+def _unreachable(e: BaseException) -> bool:
+    """The store did not answer (connection refused, a timeout): transient, worth a retry."""
+    chain = [e, e.__cause__, e.__context__]
+    return any(isinstance(x, ConnectionError | TimeoutError) or "EndpointConnectionError" in type(x).__name__
+               or "ConnectTimeout" in type(x).__name__ for x in chain if x is not None)
+
+
 class ObjectStoreSource(DocumentSource):
     schemes = ("*",)  # whatever fsspec reads: s3://, gs://, abfs://, memory://, ...
 
@@ -43,8 +50,9 @@ class ObjectStoreSource(DocumentSource):
         try:
             ok = self.fs.isdir(self.root)
         except Exception as e:  # noqa: BLE001 - any client error (credentials, endpoint) is a refusal to say
+            # an endpoint that did not answer may answer on a retry; refused credentials or a missing bucket not
             raise SourceRefused(f"source {self.name} ({self.config.url}) cannot be listed: "
-                                f"{type(e).__name__}: {e}") from e
+                                f"{type(e).__name__}: {e}", permanent=not _unreachable(e)) from e
         if not ok:
             raise SourceRefused(f"source {self.name} ({self.config.url}) does not exist or holds nothing")
 

@@ -1,0 +1,120 @@
+"""What an operator sees when something is wrong, with real processes (the `kgflow` CLI, the real DAG through
+Airflow's dag.test, the gateway's launcher): a bad setting is one line naming the variable, its value and what
+is allowed, found when settings load and before anything starts; a permanent failure fails its task at once
+with its reason on the terminal, not after Airflow's retries; a run whose work was skipped says why."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kgflow.netutil import free_port, port_free
+
+pytestmark = pytest.mark.slow
+KGFLOW = str(Path(sys.executable).parent / "kgflow")
+
+
+def _kgflow(home: Path, *args: str, timeout: float = 600, **env: str) -> tuple[int, list[str], float]:
+    """(exit status, non-empty output lines, seconds) of `kgflow ARGS` run from another working directory."""
+    started = time.monotonic()
+    r = subprocess.run([KGFLOW, *args], cwd=home.parent, capture_output=True, text=True, timeout=timeout,
+                       env={**{k: v for k, v in os.environ.items() if not k.startswith("KGFLOW_")},
+                            "KGFLOW_HOME": str(home), "COLUMNS": "400", **env})
+    return r.returncode, [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()], time.monotonic() - started
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("KGFLOW_RETRIEVAL_MODE", "hybird", "did you mean 'hybrid'?"),
+    ("KGFLOW_GRAPH_BACKEND", "neo4", "did you mean 'neo4j'?"),
+    ("KGFLOW_LLM_MODEL_KIND", "chta", "did you mean 'chat'?"),
+    ("KGFLOW_PUBLIC_DEPARTMENTS", "public", """KGFLOW_PUBLIC_DEPARTMENTS='["public"]'"""),
+    ("KGFLOW_CHUNK_MAX_CHARS", "many", "valid integer"),
+])
+def test_a_bad_setting_is_one_line_naming_the_variable_its_value_and_what_is_allowed(tmp_path, variable, value,
+                                                                                     says):
+    rc, lines, _ = _kgflow(tmp_path / "home", "status", **{variable: value})
+    assert rc == 1 and len(lines) == 1, lines
+    assert lines[0].startswith(f"error: {variable}={value!r}: ") and says in lines[0]
+
+
+def test_serve_refuses_a_bad_setting_before_it_starts_anything(tmp_path):
+    home, port = tmp_path / "home", free_port()
+    rc, lines, seconds = _kgflow(home, "serve", "--background", "--port", str(port), "--workers", "2",
+                                 timeout=120, KGFLOW_RETRIEVAL_MODE="hybird")
+    assert rc == 1 and len(lines) == 1 and "KGFLOW_RETRIEVAL_MODE='hybird'" in lines[0]
+    assert seconds < 30 and port_free(port) and not list((home / "run").glob("*.pid"))
+
+
+def _one_file_share(tmp_path: Path) -> Path:
+    share = tmp_path / "share" / "ops"
+    share.mkdir(parents=True)
+    (share / "memo.txt").write_text("Maria Lindqvist leads Project Falcon.\n")
+    return share.parent
+
+
+def test_a_source_that_does_not_exist_fails_the_run_at_once_with_its_reason(tmp_path):
+    """Before: discover was retried twice, 60 s apart, and the reason was only in the run's log (139 s)."""
+    sources = json.dumps([{"name": "share", "url": str(tmp_path / "missing")}])
+    rc, lines, seconds = _kgflow(tmp_path / "home", "ingest", KGFLOW_SOURCES=sources)
+    assert rc != 0 and seconds < 90, (seconds, lines[-5:])
+    assert any(ln.startswith("discover failed:") and "does not exist" in ln for ln in lines), lines[-5:]
+
+
+def test_a_run_with_a_param_the_dag_does_not_have_is_refused_naming_the_closest(tmp_path):
+    home = tmp_path / "home"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KGFLOW_")}, "KGFLOW_HOME": str(home),
+           "KGFLOW_SOURCES": json.dumps([{"name": "share", "url": str(_one_file_share(tmp_path))}])}
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "kgflow.orchestration.run_dag", "knowledge_ingest",
+                        json.dumps({"dryrun": True})], capture_output=True, text=True, env=env, timeout=600)
+    from kgflow.orchestration.tasks import last_failure
+
+    failure = last_failure(home, "knowledge_ingest")
+    assert r.returncode != 0 and time.monotonic() - started < 90
+    assert failure["task_id"] == "discover" and "unknown param 'dryrun' (did you mean 'dry_run'?)" in failure["error"]
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory) -> tuple[Path, str]:
+    """A home whose one-file share `kgflow ingest` has published: (home, KGFLOW_SOURCES)."""
+    tmp = tmp_path_factory.mktemp("ingested")
+    home, sources = tmp / "home", json.dumps([{"name": "share", "url": str(_one_file_share(tmp))}])
+    rc, lines, _ = _kgflow(home, "ingest", KGFLOW_SOURCES=sources)
+    assert rc == 0, lines[-8:]
+    return home, sources
+
+
+def test_a_run_with_nothing_new_says_why_each_stage_skipped(ingested):
+    home, sources = ingested
+    rc, lines, _ = _kgflow(home, "ingest", KGFLOW_SOURCES=sources)
+    assert rc == 0 and lines[-1].startswith("nothing to do: no new, changed or deleted documents"), lines[-6:]
+    log = Path(lines[-1].rsplit("(log: ", 1)[1].rstrip(")"))
+    skips = [ln for ln in log.read_text().splitlines() if "skipped: nothing to do" in ln]
+    assert {t for t in ("parse_chunk", "load_graph", "publish") if any(f"task_id={t}" in ln for ln in skips)} == {
+        "parse_chunk", "load_graph", "publish"}
+
+
+def test_everything_a_run_writes_under_the_home_is_its_owner_s_alone(ingested):
+    """Before: run logs (every document's URI, quarantine details) 0644 in a 0755 home."""
+    home, _ = ingested
+    opened = [f"{p.relative_to(home)} {p.stat().st_mode & 0o777:o}" for p in [home, *home.rglob("*")]
+              if not p.is_symlink() and p.stat().st_mode & 0o077]
+    assert opened == []
+
+
+def test_status_shows_each_dag_s_last_run_and_what_it_did_as_a_table_and_as_json(ingested):
+    home, sources = ingested
+    rc, lines, _ = _kgflow(home, "status", "--json", KGFLOW_SOURCES=sources)
+    status = json.loads("\n".join(lines))
+    run = next(r for r in status["last_runs"] if r["dag_id"] == "knowledge_ingest")
+    assert rc == 0 and run["state"] == "success" and run["seconds"] > 0
+    assert status["graph"]["documents"] == 1 and status["index_version"]
+    rc, lines, _ = _kgflow(home, "status", KGFLOW_SOURCES=sources)
+    row = next(ln for ln in lines if "knowledge_ingest" in ln)
+    assert rc == 0 and "success" in row and run["started"] in row
