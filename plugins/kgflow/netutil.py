@@ -41,13 +41,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def port_free(port: int) -> bool:
-    """Whether a service could listen on this loopback port now. SO_REUSEADDR, as servers set it: connections
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a service could listen on this port of `host` now. SO_REUSEADDR, as servers set it: connections
     of a stopped one lingering in TIME_WAIT do not hold the port."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
             return True
         except OSError:
             return False

@@ -118,3 +118,59 @@ def test_status_shows_each_dag_s_last_run_and_what_it_did_as_a_table_and_as_json
     rc, lines, _ = _kgflow(home, "status", KGFLOW_SOURCES=sources)
     row = next(ln for ln in lines if "knowledge_ingest" in ln)
     assert rc == 0 and "success" in row and run["started"] in row
+
+
+def _health(port: int) -> int | None:
+    import httpx
+
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code
+    except httpx.HTTPError:
+        return None
+
+
+@pytest.fixture()
+def serving(knowledge_base, tmp_path):
+    """A gateway of its own home (the sample knowledge base's index and graph, copied), started in the
+    background by `kgflow serve`; `kgflow down` afterwards whatever the test left."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(knowledge_base, home, ignore=shutil.ignore_patterns("run", "logs", "airflow"))
+    port = free_port()
+    rc, lines, _ = _kgflow(home, "serve", "--background", "--port", str(port), "--workers", "1", timeout=300)
+    assert rc == 0, lines
+    yield home, port
+    _kgflow(home, "down", timeout=120)
+
+
+def test_a_second_serve_from_the_same_home_is_refused_and_the_first_keeps_answering(serving):
+    """Before: the second run said it started (exit 0), overwrote run/*.pid and left the first one answering."""
+    home, port = serving
+    pid_file = (home / "run" / "gateway.pid").read_text()
+    rc, lines, seconds = _kgflow(home, "serve", "--background", "--port", str(free_port()), "--workers", "1")
+    assert rc == 1 and len(lines) == 1 and "already running" in lines[0] and seconds < 30
+    assert _health(port) == 200 and (home / "run" / "gateway.pid").read_text() == pid_file
+
+
+def test_serve_on_a_port_another_program_holds_is_refused_before_it_starts_anything(tmp_path):
+    """Before: it waited 183 s, said "did not become healthy" and left its llama.cpp server running."""
+    import socket
+
+    home = tmp_path / "home"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        rc, lines, seconds = _kgflow(home, "serve", "--background", "--port", str(taken.getsockname()[1]),
+                                     "--workers", "2")
+    assert rc == 1 and len(lines) == 1 and "in use" in lines[0] and "--port" in lines[0] and seconds < 30
+    assert not list((home / "run").glob("*.pid"))
+
+
+def test_down_stops_a_service_whose_pid_file_was_lost(serving):
+    """Before: `kgflow down` trusted run/: with the pid file gone it said 'not running' while the port answered."""
+    home, port = serving
+    (home / "run" / "gateway.pid").unlink()
+    rc, lines, _ = _kgflow(home, "down", timeout=120)
+    assert rc == 0 and any("stopped" in ln for ln in lines), lines
+    assert _health(port) is None and port_free(port)

@@ -233,7 +233,14 @@ def up(
         os.environ["KGFLOW_GRAPH_BACKEND"] = "neo4j"  # the Airflow started below runs its DAGs on it
         console.print(f"Neo4j 5.26: {server.bolt_url} (Connection neo4j_default; data in {server.data_dir}); "
                       "export KGFLOW_GRAPH_BACKEND=neo4j for the CLI too", soft_wrap=True)
-    info = start(get_settings().home, port)
+    try:
+        info = start(get_settings().home, port)
+    except KgflowError:
+        if graph == "neo4j":  # what this start brought up goes down with it
+            from kgflow.orchestration.standalone import stop
+
+            stop(get_settings().home, "neo4j")
+        raise
     console.print(f"Airflow UI: http://127.0.0.1:{port}  user: admin  password: {info['password']}")
     console.print(f"logs: {info['log']}   stop with: kgflow down")
 
@@ -337,22 +344,28 @@ def serve(
     that they share; `kgflow down` stops both)."""
     import sys
 
-    from kgflow.netutil import wait_http
-    from kgflow.orchestration.standalone import pid_alive, spawn
+    from kgflow.netutil import port_free, wait_http
+    from kgflow.orchestration.standalone import AlreadyRunning, Service, pid_alive, running, start_service, stop
     from kgflow.tokens import signing_secret
 
     s = get_settings()
     workers = workers or s.gateway_workers
+    # refused before anything starts: a second gateway of this home, or a port another program holds
+    if (pid := running(s.home, "gateway")) is not None:
+        raise AlreadyRunning(f"gateway from this home is already running (pid {pid}): use it, or `kgflow down` first")
+    if not port_free(port, host):
+        raise AlreadyRunning(f"port {port} is in use by another program: choose another with `--port`")
     # every worker verifies with this installation's secret (the environment's, else the local one)
     env: dict[str, str] = {} if s.jwt_public_key else {"KGFLOW_JWT_SECRET": signing_secret(s)}
+    started: list[str] = []
     if workers > 1 and s.llm_backend == "llamacpp" and not s.llm_url:
         # each worker would otherwise start a llama.cpp server of its own
         from kgflow.llm.llamacpp_server import LlamaServer
 
         llama = LlamaServer(s.llm_model_path, n_ctx=s.llm_n_ctx)
-        pid, log = spawn(s.home, "llama-server", llama.command())
-        if not wait_http(f"{llama.url}/v1/models", 180, lambda: pid_alive(pid)):
-            raise typer.Exit(f"llama.cpp server did not start; see {log}")
+        start_service(s.home, Service("llama-server", llama.command(), (llama.port,), lambda pid, _: wait_http(
+            f"{llama.url}/v1/models", 180, lambda: pid_alive(pid), ok_below=300)))
+        started.append("llama-server")
         env["KGFLOW_LLM_URL"] = llama.url
     if workers > 1:  # /metrics sums every worker's values (prometheus_client multiprocess mode)
         import shutil
@@ -364,9 +377,13 @@ def serve(
     cmd = [sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory", "--host", host,
            "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
     if background:
-        pid, log = spawn(s.home, "gateway", cmd, env)
-        if not wait_http(f"http://{host}:{port}/health", 180, lambda: pid_alive(pid)):
-            raise typer.Exit(f"gateway did not become healthy; see {log}")
+        try:
+            pid, log = start_service(s.home, Service("gateway", cmd, (port,), lambda pid, _: wait_http(
+                f"http://{host}:{port}/health", 180, lambda: pid_alive(pid)), env=env, host=host))
+        except KgflowError:
+            for name in started:  # what this start brought up goes down with it
+                stop(s.home, name)
+            raise
         console.print(f"gateway on http://{host}:{port}, {workers} workers (pid {pid}, log {log})")
         return
     import os
