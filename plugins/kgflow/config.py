@@ -333,11 +333,7 @@ def settings_errors(e: ValidationError | SettingsError, environ: dict[str, str])
 
 
 def offline_env() -> None:
-    """No hub downloads and no telemetry, ever: weights come from installed packages. Library noise is dropped
-    at its source too (kgflow.logs.quiet_libraries): every process kgflow starts comes through here."""
-    from kgflow.logs import quiet_libraries
-
-    quiet_libraries()
+    """No hub downloads and no telemetry, ever: weights come from installed packages."""
     for k, v in {
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",

@@ -41,9 +41,9 @@ def configure(component: str, level: int = logging.INFO) -> None:
 
 
 def quiet_libraries() -> None:
-    """Drop known library noise at its source, in every process kgflow starts (tasks, Spark workers, the
-    gateway): faiss's loader probing, pathspec's "gitwildmatch" deprecation (Great Expectations still asks for
-    it by that name)."""
+    """Drop known library noise at its source (kgflow's package import calls this, so every process that imports
+    kgflow has it): faiss's loader probing, pathspec's "gitwildmatch" deprecation (Great Expectations still asks
+    for it by that name)."""
     import warnings
 
     for name, level in _QUIET_LOGGERS.items():

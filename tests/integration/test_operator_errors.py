@@ -58,6 +58,16 @@ def _one_file_share(tmp_path: Path) -> Path:
     return share.parent
 
 
+def _small_share(tmp_path: Path) -> Path:
+    """Six memos and one file that is not what its name says (quarantined: 1 of 7, under the 20% bound)."""
+    share = tmp_path / "share" / "ops"
+    share.mkdir(parents=True)
+    for i, who in enumerate(["Maria Lindqvist", "David Okafor", "Sarah Chen", "Tomas Berg", "Ana Ruiz", "Li Wei"]):
+        (share / f"memo_{i}.txt").write_text(f"{who} leads Project Falcon {i}.\n")
+    (share / "scan.pdf").write_text("this is plain text, not a PDF")
+    return share.parent
+
+
 def test_a_source_that_does_not_exist_fails_the_run_at_once_with_its_reason(tmp_path):
     """Before: discover was retried twice, 60 s apart, and the reason was only in the run's log (139 s)."""
     sources = json.dumps([{"name": "share", "url": str(tmp_path / "missing")}])
@@ -81,17 +91,17 @@ def test_a_run_with_a_param_the_dag_does_not_have_is_refused_naming_the_closest(
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory) -> tuple[Path, str]:
-    """A home whose one-file share `kgflow ingest` has published: (home, KGFLOW_SOURCES)."""
+def ingested(tmp_path_factory) -> tuple[Path, str, Path]:
+    """A home whose small share `kgflow ingest` has published: (home, KGFLOW_SOURCES, the run's log)."""
     tmp = tmp_path_factory.mktemp("ingested")
-    home, sources = tmp / "home", json.dumps([{"name": "share", "url": str(_one_file_share(tmp))}])
+    home, sources = tmp / "home", json.dumps([{"name": "share", "url": str(_small_share(tmp))}])
     rc, lines, _ = _kgflow(home, "ingest", KGFLOW_SOURCES=sources)
-    assert rc == 0, lines[-8:]
-    return home, sources
+    assert rc == 0 and lines[-1].startswith("done (log: "), lines[-8:]
+    return home, sources, Path(lines[-1].removeprefix("done (log: ").rstrip(")"))
 
 
 def test_a_run_with_nothing_new_says_why_each_stage_skipped(ingested):
-    home, sources = ingested
+    home, sources, _ = ingested
     rc, lines, _ = _kgflow(home, "ingest", KGFLOW_SOURCES=sources)
     assert rc == 0 and lines[-1].startswith("nothing to do: no new, changed or deleted documents"), lines[-6:]
     log = Path(lines[-1].rsplit("(log: ", 1)[1].rstrip(")"))
@@ -102,19 +112,19 @@ def test_a_run_with_nothing_new_says_why_each_stage_skipped(ingested):
 
 def test_everything_a_run_writes_under_the_home_is_its_owner_s_alone(ingested):
     """Before: run logs (every document's URI, quarantine details) 0644 in a 0755 home."""
-    home, _ = ingested
+    home, _, _ = ingested
     opened = [f"{p.relative_to(home)} {p.stat().st_mode & 0o777:o}" for p in [home, *home.rglob("*")]
               if not p.is_symlink() and p.stat().st_mode & 0o077]
     assert opened == []
 
 
 def test_status_shows_each_dag_s_last_run_and_what_it_did_as_a_table_and_as_json(ingested):
-    home, sources = ingested
+    home, sources, _ = ingested
     rc, lines, _ = _kgflow(home, "status", "--json", KGFLOW_SOURCES=sources)
     status = json.loads("\n".join(lines))
     run = next(r for r in status["last_runs"] if r["dag_id"] == "knowledge_ingest")
     assert rc == 0 and run["state"] == "success" and run["seconds"] > 0
-    assert status["graph"]["documents"] == 1 and status["index_version"]
+    assert status["graph"]["documents"] == 6 and status["index_version"]
     rc, lines, _ = _kgflow(home, "status", KGFLOW_SOURCES=sources)
     row = next(ln for ln in lines if "knowledge_ingest" in ln)
     assert rc == 0 and "success" in row and run["started"] in row
@@ -174,3 +184,13 @@ def test_down_stops_a_service_whose_pid_file_was_lost(serving):
     rc, lines, _ = _kgflow(home, "down", timeout=120)
     assert rc == 0 and any("stopped" in ln for ln in lines), lines
     assert _health(port) is None and port_free(port)
+
+
+def test_a_quarantine_is_a_warning_line_a_person_can_read_and_library_noise_is_gone(ingested):
+    """Before: quarantines were relayed at INFO as JSON cut at the panel's width; every task printed faiss's
+    AVX512 probing and pathspec's GitWildMatch deprecation."""
+    _, _, log = ingested
+    text = log.read_text()
+    line = next(ln for ln in text.splitlines() if "document quarantined" in ln)
+    assert "[warning" in line and "reason=mislabeled" in line and "scan.pdf" in line and '{"' not in line
+    assert "swigfaiss" not in text and "GitWildMatch" not in text

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 from kgflow.config import REPO_ROOT
@@ -21,6 +23,43 @@ SPARK_LOG4J = REPO_ROOT / "ops" / "spark" / "log4j2.properties"
 DRIVER_JVM_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 
 
+class LeveledSparkSubmitHook(SparkSubmitHook):
+    """The provider's hook, relaying the job's own log lines (kgflow.logs' JSON) at their level and as a short
+    message with key=value pairs, so a quarantine is a WARNING in the task log and a line fits the log panel;
+    every other line of spark-submit's output is relayed as the provider does."""
+
+    def _process_spark_submit_log(self, itr):
+        def relevel(lines):
+            for raw in lines:
+                record = job_record(raw)
+                if record is None:
+                    yield raw
+                else:
+                    self.log.log(*record)
+
+        return super()._process_spark_submit_log(relevel(itr))
+
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_NOT_FIELDS = {"event", "level", "timestamp", "logger", "component"}
+
+
+def job_record(line: str) -> tuple[int, str] | None:
+    """(level, "message key=value ...") of a kgflow JSON log line from a Spark job; None for any other line."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(rec, dict) or "event" not in rec or rec.get("level") not in _LEVELS:
+        return None
+    pairs = " ".join(f"{k}={json.dumps(v) if isinstance(v, str) and ' ' in v else v}" for k, v in rec.items()
+                     if k not in _NOT_FIELDS)
+    return _LEVELS[rec["level"]], f"{rec['event']} {pairs}".strip()
+
+
 class SparkStageOperator(SparkSubmitOperator):
     """spark-submit spark_jobs/<job>.py --run-dir <run>; works the same against local[*] or a cluster."""
 
@@ -32,6 +71,11 @@ class SparkStageOperator(SparkSubmitOperator):
         super().__init__(application=str(SPARK_JOBS / f"{job}.py"), application_args=["--run-dir", run_dir],
                          **kwargs)
         self.publish_only = publish_only  # a stage whose output only a publish uses: a dry run skips it
+
+    def _get_hook(self) -> SparkSubmitHook:
+        hook = super()._get_hook()
+        hook.__class__ = LeveledSparkSubmitHook  # the provider builds it; only how it relays lines differs
+        return hook
 
     def execute(self, context):
         prepare_env(context)
