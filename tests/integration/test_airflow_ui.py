@@ -165,10 +165,31 @@ def test_model_refresh_shows_its_weekly_cron_as_its_schedule(airflow, browser, t
     assert "0 3 * * 0" in text, text[:600]
 
 
-def test_kgflow_trigger_runs_a_dag_with_a_conf_and_follows_it_to_success(airflow, triggered_in_the_ui):
+@pytest.fixture(scope="module")
+def dry_run(airflow, triggered_in_the_ui) -> dict:
+    """`kgflow trigger knowledge_ingest --conf '{"dry_run": true}'`: its output and the run's id."""
     r = _kgflow(airflow["env"], "trigger", "knowledge_ingest", "--conf", '{"dry_run": true}', timeout=RUN_TIMEOUT_S)
+    run_id = next(ln.split()[2] for ln in r.stdout.splitlines() if ln.startswith("knowledge_ingest run "))
+    return {"result": r, "run_id": run_id}
+
+
+def test_kgflow_trigger_runs_a_dag_with_a_conf_and_follows_it_to_success(dry_run):
+    r = dry_run["result"]
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "discover: success" in r.stdout and r.stdout.strip().endswith("success")
+    last = r.stdout.strip().splitlines()[-1]
+    assert "discover: success" in r.stdout and f"run {dry_run['run_id']}: success" in last
+
+
+def test_kgflow_trigger_says_which_tasks_skipped_and_why(dry_run):
+    last = dry_run["result"].stdout.strip().splitlines()[-1]
+    assert "tasks skipped: dry run: " in last, last
+
+
+def test_a_skipped_task_s_log_in_the_ui_says_why_it_skipped(airflow, browser, dry_run):
+    """Before: a skipped task's log was empty."""
+    url = f"{airflow['url']}/dags/knowledge_ingest/runs/{dry_run['run_id']}/tasks/publish"
+    text = _page_text(browser, url, "skipped: dry run", "07-skipped-task-log", timeout_s=40)
+    assert "skipped: dry run: staged and validated only, nothing published" in text, text[-800:]
 
 
 def test_kgflow_trigger_refuses_a_paused_dag_saying_how_to_unpause_it(airflow):

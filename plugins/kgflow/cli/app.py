@@ -98,15 +98,16 @@ def ingest(
         _print_run_summary(run)
     if rc != 0:
         _print_failure(get_settings().home, "knowledge_ingest", started)
-        console.print(f"[red]DAG run failed[/] (log: {log})")
+        console.print(f"[red]DAG run failed[/] (log: {log})", soft_wrap=True)
         raise typer.Exit(rc)
     from kgflow.ingest.staging import read_json
 
     disc = read_json(run, "discover.json") if run is not None else None
     if disc and not (disc["new"] or disc["changed"] or disc["deleted"]):
-        console.print(f"nothing to do: no new, changed or deleted documents since the last publish (log: {log})")
+        console.print(f"nothing to do: no new, changed or deleted documents since the last publish (log: {log})",
+                      soft_wrap=True)
     else:
-        console.print(f"done (log: {log})")
+        console.print(f"done (log: {log})", soft_wrap=True)
 
 
 def _print_failure(home: Path, dag_id: str, since: float, run_id: str | None = None) -> None:
@@ -296,10 +297,9 @@ def trigger(
             states = api.task_states(dag_id, run_id)
             skipped = [t for t, st in states.items() if st == "skipped"]
             if skipped and all(st in ("skipped", "success") for st in states.values()):
-                reason = api.skip_reason(dag_id, run_id, skipped[0]) or f"{len(skipped)} tasks skipped"
-                state = f"success, nothing to do ({reason})" if len(skipped) >= len(states) / 2 else \
-                    f"success, {len(skipped)} of {len(states)} tasks skipped ({reason})"
-    console.print(f"{dag_id} run {run_id}: {state}")
+                reason = api.skip_reason(dag_id, run_id, skipped[0]) or "no reason logged"
+                state = f"success, {len(skipped)} of {len(states)} tasks skipped: {reason}"
+    console.print(f"{dag_id} run {run_id}: {state}", soft_wrap=True)
     if not state.startswith("success"):
         _print_failure(get_settings().home, dag_id, 0.0, run_id)
         raise typer.Exit(1)
