@@ -194,3 +194,25 @@ def test_a_quarantine_is_a_warning_line_a_person_can_read_and_library_noise_is_g
     line = next(ln for ln in text.splitlines() if "document quarantined" in ln)
     assert "[warning" in line and "reason=mislabeled" in line and "scan.pdf" in line and '{"' not in line
     assert "swigfaiss" not in text and "GitWildMatch" not in text
+
+
+def test_the_gateway_page_s_curl_and_python_examples_answer_as_written(serving, tmp_path):
+    """The docs' examples, run as a reader runs them (only the port is the test's own): the token comes the way
+    the text says, and the Python one runs from another working directory. Before: `$TOKEN` came from nowhere
+    and the Python example read var/secrets/jwt_secret by a relative path."""
+    import re
+
+    from kgflow.config import REPO_ROOT
+
+    home, port = serving
+    blocks = re.findall(r"```(bash|python)\n(.*?)```", (REPO_ROOT / "docs" / "gateway.md").read_text(), re.S)
+    shell = next(code for lang, code in blocks if lang == "bash" and "kgflow token" in code)
+    python = next(code for lang, code in blocks if lang == "python" and "Client(" in code)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KGFLOW_")}, "KGFLOW_HOME": str(home)}
+    curl = subprocess.run(["bash", "-c", shell.replace("8090", str(port))], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    body = json.loads(curl.stdout)
+    assert body["kgflow"]["answer"]["entity"] == "Maria Lindqvist" and body["kgflow"]["citations"]
+    client = subprocess.run([sys.executable, "-c", python.replace("8090", str(port))], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert client.returncode == 0 and client.stdout.strip(), client.stderr[-2000:]
