@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
 
 from kgflow.config import Settings
 from kgflow.deploy.base import Deployer, Endpoint
@@ -45,13 +44,7 @@ def _kubernetes(name: str, tmp_path: Path, monkeypatch, request) -> Iterator[Set
 
     llama = request.getfixturevalue("llama_server")
     with Cluster(Validator.load(), llama.url, {}, tmp_path) as cluster:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": cluster.fake.url}}],
-            "users": [{"name": "deployer", "user": {"token": "unused-by-the-fake"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "deployer", "namespace": NS}}]}))
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig(tmp_path / "kubeconfig")))
         yield Settings(home=tmp_path, deployer=name, kubernetes_namespace=NS)
 
 

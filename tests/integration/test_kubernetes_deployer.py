@@ -140,6 +140,15 @@ class Cluster:
     def __exit__(self, *exc) -> None:
         self.fake.__exit__(*exc)
 
+    def kubeconfig(self, path: Path) -> Path:
+        """A kubeconfig whose current context is this cluster's API server, in the test namespace."""
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": self.fake.url}}],
+            "users": [{"name": "deployer", "user": {"token": "unused-by-the-fake"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "deployer", "namespace": NS}}]}))
+        return path
+
     def deployer(self, tmp_path: Path, base_model: str = "base") -> KubernetesDeployer:
         from kubernetes import client
 
@@ -330,13 +339,7 @@ def test_the_deploy_dag_builds_the_kubernetes_deployer_from_settings_and_a_kubec
     from kgflow.deploy.rollout import make_deployer
 
     with Cluster(validator, llama_server.url, {}, tmp_path) as cluster:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": cluster.fake.url}}],
-            "users": [{"name": "deployer", "user": {"token": "unused-by-the-fake"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "deployer", "namespace": NS}}]}))
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig(tmp_path / "kubeconfig")))
         deployer = make_deployer(Settings(home=tmp_path, deployer="kubernetes", kubernetes_namespace=NS,
                                           kubernetes_release="kgflow", base_model="base"))
         assert isinstance(deployer, KubernetesDeployer) and deployer.backend == "vllm"

@@ -39,13 +39,20 @@ def test_the_first_deploy_starts_a_vllm_container_that_can_load_adapters_at_run_
     assert ep.url == "http://kgflow-vllm-blue:8000"
 
 
-def test_a_new_version_on_the_same_base_is_loaded_into_the_live_server_not_a_new_container(docker_engine,
-                                                                                           tmp_path):
+def _first_live(tmp_path, docker_engine) -> tuple:
+    """A vLLM deployer whose first version, m0001 on the base model, is live: (fake engine, fake vLLM, deployer,
+    its endpoint)."""
     fake, client = docker_engine
     vllm = FakeVllm()
     deployer = _deployer(tmp_path, client, vllm)
     first = deployer.start("m0001", None, "blue")
     deployer.record_live(first)
+    return fake, vllm, deployer, first
+
+
+def test_a_new_version_on_the_same_base_is_loaded_into_the_live_server_not_a_new_container(docker_engine,
+                                                                                           tmp_path):
+    fake, vllm, deployer, first = _first_live(tmp_path, docker_engine)
     creates = sum(path.endswith("/containers/create") for _, path, _ in fake.calls)
     second = deployer.start("m0002", None, deployer.next_slot())
     assert sum(path.endswith("/containers/create") for _, path, _ in fake.calls) == creates
@@ -56,11 +63,7 @@ def test_a_new_version_on_the_same_base_is_loaded_into_the_live_server_not_a_new
 
 def test_retiring_a_version_that_shares_the_container_unloads_its_adapter_and_keeps_the_server(docker_engine,
                                                                                                tmp_path):
-    fake, client = docker_engine
-    vllm = FakeVllm()
-    deployer = _deployer(tmp_path, client, vllm)
-    first = deployer.start("m0001", None, "blue")
-    deployer.record_live(first)
+    fake, vllm, deployer, first = _first_live(tmp_path, docker_engine)
     second = deployer.start("m0002", None, "green")
     deployer.record_live(second)
     deployer.stop(first)
