@@ -36,13 +36,16 @@ with kgflow_dag(
 ) as dag:
     discover = task(task_id="discover")(tasks.discover)()
     parse = SparkStageOperator(task_id="parse_chunk", job="parse_chunk", run_dir=RUN_DIR, conn_id=SPARK)
-    extract = SparkStageOperator(task_id="extract", job="extract", run_dir=RUN_DIR, conn_id=SPARK)
+    # none_failed: a stage whose upstream skipped still runs, to say in its own log why it skips too
+    extract = SparkStageOperator(task_id="extract", job="extract", run_dir=RUN_DIR, conn_id=SPARK,
+                                 trigger_rule="none_failed")
     validate = task(task_id="validate", trigger_rule="none_failed", retries=0)(tasks.validate)()
     load = task(task_id="load_graph")(tasks.load_graph)()
     embed = SparkStageOperator(task_id="embed", job="embed", run_dir=RUN_DIR, conn_id=SPARK,
                                publish_only=True)
     # none_failed: a run that only deletes documents embeds nothing (embed skips) but still retires vectors
     index = task(task_id="build_index", trigger_rule="none_failed")(tasks.build_index)()
-    publish = task(task_id="publish", retries=0, outlets=[GRAPH, VECTOR_INDEX])(tasks.publish)()
+    publish = task(task_id="publish", retries=0, trigger_rule="none_failed",
+                   outlets=[GRAPH, VECTOR_INDEX])(tasks.publish)()
 
     discover >> parse >> extract >> validate >> [load, embed] >> index >> publish

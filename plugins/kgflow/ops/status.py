@@ -27,9 +27,10 @@ class LastRun:
 
 
 def metadata_db_url(s: Settings) -> str:
-    """Airflow's metadata database: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (production), else the standalone
-    SQLite file in the home."""
-    return os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{s.home / 'airflow' / 'airflow.db'}"
+    """Airflow's metadata database, found as Airflow finds it: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (production),
+    else the SQLite file in AIRFLOW_HOME (the embedded default's: <home>/airflow)."""
+    airflow_home = Path(os.environ.get("AIRFLOW_HOME") or s.home / "airflow")
+    return os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{airflow_home / 'airflow.db'}"
 
 
 def _when(value) -> datetime | None:

@@ -20,7 +20,10 @@ def airflow_env() -> dict[str, str]:
     defaults = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        # kgflow is an installed package, not an Airflow plugin: Airflow's plugin folder is its own (empty) one,
+        # so no process scans kgflow's modules for plugins (the task SDK would, through an ignore file read
+        # with pathspec's deprecated patterns, warning in every task's log)
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",  # standalone would start 32 workers on a 2-core box
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",

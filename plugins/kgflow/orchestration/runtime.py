@@ -39,7 +39,11 @@ def check_params(context: dict) -> None:
     from difflib import get_close_matches
 
     run = context.get("dag_run")
-    declared = list(context.get("params") or {})
+    # the DAG's own params: the context's `params` already hold the run's conf merged in, unknown keys too
+    dag = context.get("dag") or getattr(context.get("task"), "dag", None)
+    if dag is None:
+        return  # not a DAG's task (a callable called directly): nothing declares params
+    declared = list(dag.params or {})
     unknown = sorted(set(getattr(run, "conf", None) or {}) - set(declared))
     if unknown:
         hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := get_close_matches(k, declared, n=1)) else "")
