@@ -180,9 +180,11 @@ def test_kgflow_trigger_runs_a_dag_with_a_conf_and_follows_it_to_success(dry_run
     assert "discover: success" in r.stdout and f"run {dry_run['run_id']}: success" in last
 
 
-def test_kgflow_trigger_says_which_tasks_skipped_and_why(dry_run):
+def test_kgflow_trigger_says_how_many_tasks_skipped_and_why(dry_run):
+    """The dry run comes after the UI's run has ingested the corpus: its first skip says there is nothing new.
+    Before: a bare "success"."""
     last = dry_run["result"].stdout.strip().splitlines()[-1]
-    assert "tasks skipped: dry run: " in last, last
+    assert "success, 6 of 8 tasks skipped: nothing to do: no new or changed documents" in last, last
 
 
 def test_a_skipped_task_s_log_in_the_ui_says_why_it_skipped(airflow, browser, dry_run):
@@ -190,6 +192,19 @@ def test_a_skipped_task_s_log_in_the_ui_says_why_it_skipped(airflow, browser, dr
     url = f"{airflow['url']}/dags/knowledge_ingest/runs/{dry_run['run_id']}/tasks/publish"
     text = _page_text(browser, url, "skipped: dry run", "07-skipped-task-log", timeout_s=40)
     assert "skipped: dry run: staged and validated only, nothing published" in text, text[-800:]
+
+
+def test_everything_kgflow_up_started_listens_on_loopback_only(airflow, dry_run):
+    """Before: Airflow's log servers and the scheduler's health check listened on 0.0.0.0:8793, 8794 and 8974,
+    and a second home on the machine collided there. (After a run: every component has started by then.)"""
+    import psutil
+
+    root = psutil.Process(airflow["pid"])
+    pids = {root.pid, *(p.pid for p in root.children(recursive=True))}
+    listening = {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN and c.pid in pids}
+    assert (("127.0.0.1", airflow["port"]) in listening and {ip for ip, _ in listening} == {"127.0.0.1"}
+            and not {8793, 8794, 8974} & {port for _, port in listening}), listening
 
 
 def test_kgflow_trigger_refuses_a_paused_dag_saying_how_to_unpause_it(airflow):

@@ -51,6 +51,19 @@ def test_serve_refuses_a_bad_setting_before_it_starts_anything(tmp_path):
     assert seconds < 30 and port_free(port) and not list((home / "run").glob("*.pid"))
 
 
+def test_a_gateway_worker_that_cannot_start_stops_the_server_instead_of_being_restarted(tmp_path):
+    """Before: uvicorn's supervisor restarted a worker that failed at startup (32 times in 3 min 7 s) until
+    the launcher gave up, and left the processes running."""
+    home, port = tmp_path / "home", free_port()
+    (home / "audit" / "gateway_audit.db").mkdir(parents=True)  # settings are fine; the audit DB cannot open
+    rc, lines, seconds = _kgflow(home, "serve", "--background", "--port", str(port), "--workers", "2",
+                                 timeout=240, KGFLOW_LLM_URL="http://127.0.0.1:9")
+    assert rc == 1 and "did not become healthy" in lines[-1] and seconds < 60, (seconds, lines)
+    boots = (home / "logs" / "gateway.log").read_text().count("gateway worker could not start")
+    assert 1 <= boots <= 2 * 2, boots  # each worker at most about once: no restart loop
+    assert port_free(port) and not list((home / "run").glob("*.pid"))
+
+
 def _one_file_share(tmp_path: Path) -> Path:
     share = tmp_path / "share" / "ops"
     share.mkdir(parents=True)

@@ -297,7 +297,9 @@ def trigger(
             states = api.task_states(dag_id, run_id)
             skipped = [t for t, st in states.items() if st == "skipped"]
             if skipped and all(st in ("skipped", "success") for st in states.values()):
-                reason = api.skip_reason(dag_id, run_id, skipped[0]) or "no reason logged"
+                # the first task to skip logged why; those after it may add their own reason or none
+                reason = next((r for t in skipped if (r := api.skip_reason(dag_id, run_id, t))),
+                              "no reason logged")
                 state = f"success, {len(skipped)} of {len(states)} tasks skipped: {reason}"
     console.print(f"{dag_id} run {run_id}: {state}", soft_wrap=True)
     if not state.startswith("success"):

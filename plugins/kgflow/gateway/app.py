@@ -9,14 +9,19 @@ body dependencies, the observer) in deps. This module builds the app: state, lif
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import sys
 import time
 import uuid
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import FastAPI, Request
+from uvicorn.config import STARTUP_FAILURE
 
 from kgflow import __version__
 from kgflow.config import Settings, get_settings, offline_env
+from kgflow.errors import KgflowError
 from kgflow.fsutil import make_private
 from kgflow.gateway import routes_admin, routes_openai, routes_tgi
 from kgflow.gateway.audit import AuditLog
@@ -37,8 +42,29 @@ _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 UNMATCHED = "(unmatched)"  # metrics label of every path no route serves: 404 scans add no series
 
 
+@contextmanager
+def _worker_boot() -> Iterator[None]:
+    """A worker whose app cannot be built exits with uvicorn's startup-failure status, on which its supervisor
+    stops the server; any other exit status is restarted, so a boot error would loop until the launcher gave
+    up (uvicorn does the same for a failed lifespan startup; gunicorn's arbiter halts on a boot error). One
+    line says why."""
+    try:
+        yield
+    except Exception as e:
+        if multiprocessing.parent_process() is None:  # one process (or a test's app): the error is the caller's
+            raise
+        log.error("gateway worker could not start, stopping the server: %s", e,
+                  exc_info=not isinstance(e, KgflowError))
+        sys.exit(STARTUP_FAILURE)
+
+
 def create_app(settings: Settings | None = None, backend: LLMBackend | None = None,
                engine: RetrievalEngine | None = None) -> FastAPI:
+    with _worker_boot():
+        return _create_app(settings, backend, engine)
+
+
+def _create_app(settings: Settings | None, backend: LLMBackend | None, engine: RetrievalEngine | None) -> FastAPI:
     offline_env()
     s = settings or get_settings()
     make_private(s.home)

@@ -91,7 +91,9 @@ class AirflowApi:
         return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        """Each task's state, in the order the tasks ended (those still going last)."""
         tis = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        tis.sort(key=lambda ti: (ti.get("end_date") is None, ti.get("end_date") or ""))
         return {ti["task_id"]: ti["state"] for ti in tis}
 
     def skip_reason(self, dag_id: str, run_id: str, task_id: str) -> str | None:

@@ -102,12 +102,13 @@ def running(home: Path, name: str) -> int | None:
 def start(home: Path, port: int = 8080) -> dict:
     """Airflow standalone for this home on `port`: API server, scheduler, dag processor, triggerer."""
     env = airflow_env()
-    # the fixed ports Airflow's helpers listen on (log servers 8793/8794, the scheduler's health check 8974)
-    # are moved to free ones, so a second home on the machine does not collide with this one
+    # the fixed ports Airflow's helpers would listen on (log servers 8793/8794, the scheduler's health check
+    # 8974) are moved to free ones on loopback, so a second home on the machine does not collide with this
+    # one; the log servers are not started at all (airflow_standalone says why)
     helpers = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": free_port(),
                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": free_port(),
                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": free_port()}
-    svc = Service("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], (port,),
+    svc = Service("airflow", [sys.executable, "-m", "kgflow.orchestration.airflow_standalone"], (port,),
                   lambda pid, _: wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 180,
                                            lambda: pid_alive(pid)),
                   env={**api_env(port), **{k: str(v) for k, v in helpers.items()},
@@ -135,12 +136,17 @@ def local_api_url(home: Path) -> str | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs. A zombie does not: a service that exited while its launcher still holds it (not
+    yet reaped) answers kill(0) like a live one, and its launcher would wait out its whole health timeout."""
     try:
         os.kill(pid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no procfs: kill(0) is all there is
         return True
 
 
