@@ -53,7 +53,7 @@ def _worker_boot() -> Iterator[None]:
     except Exception as e:
         if multiprocessing.parent_process() is None:  # one process (or a test's app): the error is the caller's
             raise
-        log.error("gateway worker could not start, stopping the server: %s", e,
+        log.error("gateway worker could not start (error: %s); stopping the server", e,
                   exc_info=not isinstance(e, KgflowError))
         sys.exit(STARTUP_FAILURE)
 

@@ -68,18 +68,20 @@ def start_service(home: Path, svc: Service) -> tuple[int, Path]:
                                 env={**os.environ, **svc.env, SERVICE_OF: str(home.resolve())})
     if not svc.ready(proc.pid, log):
         stop_group(proc.pid)
-        raise NotStarted(f"{svc.name} did not become healthy and was stopped: {_last_line(log, offset)} "
+        raise NotStarted(f"{svc.name} did not become healthy and was stopped: {_why(log, offset)} "
                          f"(log: {log})")
     (_run_dir(home) / f"{svc.name}.pid").write_text(str(proc.pid))
     return proc.pid, log
 
 
-def _last_line(log: Path, offset: int) -> str:
-    """The last thing the service said in this start (what a person reads first when it failed)."""
+def _why(log: Path, offset: int) -> str:
+    """What a person reads first when a start failed: the first error line of this start's output (the cause;
+    later ones are its consequences, such as a supervisor giving up), else its last line."""
     with log.open("rb") as f:
         f.seek(offset)
         lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "it wrote nothing"
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return (errors or lines or ["it wrote nothing"])[0 if errors else -1][:300]
 
 
 def api_env(port: int) -> dict[str, str]:
