@@ -207,6 +207,14 @@ def test_everything_kgflow_up_started_listens_on_loopback_only(airflow, dry_run)
             and not {8793, 8794, 8974} & {port for _, port in listening}), listening
 
 
+def test_kgflow_trigger_refuses_a_conf_key_the_dag_does_not_have_before_any_run_starts(airflow):
+    """Before: '{"dryrun": true}' (a typo of dry_run) silently ran a real ingest."""
+    r = _kgflow(airflow["env"], "trigger", "knowledge_ingest", "--conf", '{"dryrun": true}')
+    lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
+    assert r.returncode == 1 and len(lines) == 1, r.stdout
+    assert "unknown param 'dryrun' (did you mean 'dry_run'?)" in lines[0] and " run " not in lines[0]
+
+
 def test_kgflow_trigger_refuses_a_paused_dag_saying_how_to_unpause_it(airflow):
     r = _kgflow(airflow["env"], "trigger", "kb_backup")
     lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
