@@ -161,7 +161,7 @@ def serving(knowledge_base, tmp_path):
     import shutil
 
     home = tmp_path / "home"
-    shutil.copytree(knowledge_base, home, ignore=shutil.ignore_patterns("run", "logs", "airflow"))
+    shutil.copytree(knowledge_base, home, ignore=shutil.ignore_patterns("run", "logs", "airflow", "audit"))
     port = free_port()
     rc, lines, _ = _kgflow(home, "serve", "--background", "--port", str(port), "--workers", "1", timeout=300)
     assert rc == 0, lines

@@ -62,14 +62,16 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def stack(knowledge_base, neo4j_server):
-    # PostgreSQL runs as its own user, who must reach its folder: a home outside pytest's private tmp
-    home = Path(tempfile.mkdtemp(prefix="kgflow-prod-"))
-    os.chmod(home, 0o755)
+    # PostgreSQL runs as its own user, who must reach its folder: outside pytest's private tmp, and beside the
+    # kgflow home, never in it (kgflow keeps its home private: 0700)
+    base = Path(tempfile.mkdtemp(prefix="kgflow-prod-"))
+    os.chmod(base, 0o755)
+    home = base / "home"
     generate_corpus(home / "landing", n_docs=50)  # the corpus of the session's embedded knowledge base
     neo4j_server.empty()
     out: dict = {"home": home, "procs": {}, "started": time.monotonic()}
     with ExitStack() as services:
-        database = services.enter_context(postgres(home / "postgres", secrets.token_urlsafe(16)))
+        database = services.enter_context(postgres(base / "postgres", secrets.token_urlsafe(16)))
         broker = services.enter_context(redis(home / "redis"))
         spark = services.enter_context(standalone_cluster(home / "spark"))
         pushgw = services.enter_context(pushgateway(home))
@@ -134,7 +136,7 @@ def stack(knowledge_base, neo4j_server):
         yield out
         _stop(out)  # whatever the stopping test did not stop
     os.environ.pop("AIRFLOW_CONN_NEO4J_DEFAULT", None)
-    shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def _fernet_key() -> str:

@@ -12,6 +12,9 @@ from kgflow.netutil import free_port
 @pytest.fixture()
 def empty_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KGFLOW_HOME", str(tmp_path / "empty"))  # settings are re-read when KGFLOW_* change
+    # an Airflow home an earlier test of this process exported would be this one's (as in a new shell, none is)
+    for name in ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        monkeypatch.delenv(name, raising=False)
     return tmp_path / "empty"
 
 

@@ -13,6 +13,7 @@ import httpx
 from kgflow.errors import KgflowError
 
 FINISHED = {"success", "failed"}
+FOLLOW_PATIENCE_S = 120.0  # how long `follow` keeps asking an API server that answers 5xx or not at all
 
 
 class AirflowApiError(KgflowError, RuntimeError):
@@ -121,12 +122,24 @@ class AirflowApi:
         run's final state. Raises AirflowApiError after timeout_s (the run itself goes on)."""
         seen: dict[str, str | None] = {}
         deadline = time.monotonic() + timeout_s
+        failing_since: float | None = None
+        state = "queued"
         while True:
-            for task, state in self.task_states(dag_id, run_id).items():
-                if state and seen.get(task) != state and on_task:
-                    on_task(task, state)
-                seen[task] = state
-            state = self.run(dag_id, run_id)["state"]
+            try:
+                for task, st in self.task_states(dag_id, run_id).items():
+                    if st and seen.get(task) != st and on_task:
+                        on_task(task, st)
+                    seen[task] = st
+                state = self.run(dag_id, run_id)["state"]
+                failing_since = None
+            except AirflowApiError as e:
+                # watching is not the run: a busy API server's 5xx (or a moment without an answer) is asked
+                # again, for a while, before the command gives up; the run goes on either way
+                if e.airflow_status is not None and e.airflow_status < 500:
+                    raise
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since > FOLLOW_PATIENCE_S:
+                    raise
             if state in FINISHED:
                 return state
             if time.monotonic() > deadline:
