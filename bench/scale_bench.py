@@ -9,8 +9,8 @@ Questions: 500 Wikipedia titles asked as "What is <title>?", embedded as the gat
 Truth: exact inner-product search (IndexFlatIP) over the same vectors, in the same run.
 
 Per index and size: recall@10 against the truth; single-query p50/p99 on one thread (one query a call, as a
-gateway worker searches); bytes per vector held in memory and on disk; build seconds; a reader's RSS after
-loading and after the questions.
+gateway worker searches); bytes per vector held in memory and on disk; build seconds; the RSS of a fresh
+reader process (a worker) after loading and after the questions.
 
     .venv/bin/python bench/scale_bench.py [--sizes 100000 300000 1000000] [--out var/bench/scale]
 """
@@ -36,6 +36,15 @@ def _rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
+
+
+def _anon_mb() -> float:
+    """The process's anonymous memory (heap: its own), without the mapped files' pages (RssFile: page cache,
+    shared by every worker that maps the same version)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _base(out: Path, queries: int, threads: int):
@@ -101,13 +110,38 @@ def _measure(root: Path, name: str, spec, vecs, questions, truth, variant: str, 
     d = store.version_dir(version)
     index_bytes = (d / "index.faiss").stat().st_size
     disk_bytes = sum(p.stat().st_size for p in d.iterdir())
-    faiss.omp_set_num_threads(1)
-    before = _rss_mb()
-    t = time.perf_counter()
-    idx = store.load(mmap=True)
-    load_s = time.perf_counter() - t
-    loaded = _rss_mb() - before
+    # the reader is a fresh process, as a gateway worker is: its RSS is what one worker costs
+    np.save(root / "questions.npy", questions)
+    np.save(root / "truth.npy", truth)
+    import subprocess
+
+    r = subprocess.run([sys.executable, __file__, "--reader", str(root), "--knobs", json.dumps(knobs)],
+                       capture_output=True, text=True, check=True)
+    reader = json.loads(r.stdout.strip().splitlines()[-1])
     out = []
+    for k, res in zip(knobs, reader["knobs"], strict=True):
+        knob = ", ".join(f"{a}={b}" for a, b in k.items())
+        out.append([name, f"{n:,}", knob, res["recall"], res["p50"], res["p99"], index_bytes / n, disk_bytes / n,
+                    build_s, reader["load_s"], reader["rss_loaded"], res["rss"], res["anon"]])
+        print(f"  {name} {n:,} {knob}: recall@10 {res['recall']:.3f}, p99 {res['p99']:.2f} ms, "
+              f"RSS {res['rss']:.0f} MB (anonymous {res['anon']:.0f})", flush=True)
+    shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def _reader(root: Path, knobs: list[dict]) -> None:
+    """A worker's view: load the published version mapped, ask every question one at a time on one thread;
+    prints JSON (absolute RSS after loading and after each knob's questions)."""
+    import faiss
+    import numpy as np
+
+    from kgflow.vectors.index_store import VectorIndexStore
+
+    faiss.omp_set_num_threads(1)
+    questions, truth = np.load(root / "questions.npy"), np.load(root / "truth.npy")
+    t = time.perf_counter()
+    idx = VectorIndexStore(root).load(mmap=True)
+    out = {"load_s": time.perf_counter() - t, "rss_loaded": _rss_mb(), "knobs": []}
     for k in knobs:
         lat, found = [], []
         for i in range(len(questions)):
@@ -115,14 +149,9 @@ def _measure(root: Path, name: str, spec, vecs, questions, truth, variant: str, 
             _, ids = idx.search(questions[i:i + 1], 10, **k)
             lat.append((time.perf_counter() - t) * 1e3)
             found.append(len(set(ids[0].tolist()) & set(truth[i].tolist())) / 10)
-        knob = ", ".join(f"{a}={b}" for a, b in k.items())
-        out.append([name, f"{n:,}", knob, float(np.mean(found)), pct(lat, 50), pct(lat, 99),
-                    index_bytes / n, disk_bytes / n, build_s, load_s, loaded, _rss_mb() - before])
-        print(f"  {name} {n:,} {knob}: recall@10 {np.mean(found):.3f}, p99 {pct(lat, 99):.1f} ms", flush=True)
-    del idx
-    gc.collect()
-    shutil.rmtree(root, ignore_errors=True)
-    return out
+        out["knobs"].append({"recall": float(np.mean(found)), "p50": pct(lat, 50), "p99": pct(lat, 99),
+                             "rss": _rss_mb(), "anon": _anon_mb()})
+    print(json.dumps(out))
 
 
 def main() -> None:
@@ -132,7 +161,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "var" / "bench" / "scale")
     ap.add_argument("--kinds", nargs="+", default=["hnsw_flat", "ivf_pq"])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="for embedding and building")
+    ap.add_argument("--reader", type=Path, help=argparse.SUPPRESS)  # internal: the worker process
+    ap.add_argument("--knobs", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.reader:
+        return _reader(args.reader, json.loads(args.knobs))
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("KGFLOW_HOME", str((args.out / "home").absolute()))
     import faiss
@@ -154,10 +187,9 @@ def main() -> None:
         for kind in args.kinds:
             spec, knobs = specs[kind]
             results += _measure(args.out / "index", kind, spec, vecs, questions, truth, variant, knobs, args.threads)
-        del vecs
-        gc.collect()
     header = ["index", "vectors", "search knobs", "recall@10", "p50 ms", "p99 ms", "B/vector in index",
-              "B/vector on disk", "build s", "load s", "RSS after load MB", "RSS after questions MB"]
+              "B/vector on disk", "build s", "load s", "worker RSS loaded MB", "worker RSS after questions MB",
+              "of which anonymous MB"]
     print(f"\n{len(questions)} questions; vectors: {len(passages):,} real passage embeddings ({variant}) and "
           f"synthetic chunks around them (sigma {SIGMA}); truth: exact search over the same vectors")
     print(table("vector index at scale (this machine, one run)", header, results))

@@ -78,20 +78,29 @@ def _describe(spec: dict) -> str:
 
 
 class _Segments:
-    """Exact vectors of an ivf_pq version: immutable .npy files, mapped read-only, rows in faiss-id order."""
+    """Exact vectors of an ivf_pq version: immutable .npy files, rows in faiss-id order. A search reads its few
+    scattered rows with pread: through a mapping, each row's page fault would map the pages around it too (the
+    kernel's fault-around), and after a few thousand questions a worker's RSS holds most of the file."""
 
     def __init__(self, d: Path, names: list[str], dims: int) -> None:
-        self.arrays = [np.load(d / n, mmap_mode="r") for n in names]
+        self.arrays = [np.load(d / n, mmap_mode="r") for n in names]  # whole-file reads (a rebuild) only
         self.first = np.array([int(n.split("-")[1].split(".")[0]) for n in names], dtype="int64")
         self.dims = dims
+        self._fds = [os.open(d / n, os.O_RDONLY) for n in names]
+        self._offsets = [int(a.offset) for a in self.arrays]
+
+    def __del__(self) -> None:
+        for fd in getattr(self, "_fds", []):
+            os.close(fd)
 
     def rows(self, faiss_ids: np.ndarray) -> np.ndarray:
         faiss_ids = np.asarray(faiss_ids, dtype="int64")
         out = np.empty((len(faiss_ids), self.dims), dtype="float32")
+        row_bytes = self.dims * 4
         seg = np.searchsorted(self.first, faiss_ids, side="right") - 1
-        for j in np.unique(seg):
-            at = seg == j
-            out[at] = self.arrays[j][faiss_ids[at] - self.first[j]]
+        for i, (j, fid) in enumerate(zip(seg.tolist(), faiss_ids.tolist(), strict=True)):
+            at = self._offsets[j] + (fid - int(self.first[j])) * row_bytes
+            out[i] = np.frombuffer(os.pread(self._fds[j], row_bytes, at), dtype="float32")
         return out
 
     def all(self) -> np.ndarray:
@@ -132,7 +141,7 @@ class VectorIndex:
         return mask
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, ef_search: int = 128,
-               nprobe: int = 32, refine_factor: int = 8) -> tuple[np.ndarray, np.ndarray]:
+               nprobe: int = 64, refine_factor: int = 16) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by inner product over active rows (optionally only `allowed` faiss ids). `ef_search` is
         hnsw_flat's beam; `nprobe` and `refine_factor` are ivf_pq's lists visited and candidates re-ranked
         exactly per result.
