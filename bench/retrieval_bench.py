@@ -119,7 +119,7 @@ def main() -> None:
     from kgflow.retrieval.engine import RetrievalEngine
     from kgflow.retrieval.kb_snapshot import is_complete, write_snapshot
     from kgflow.vectors.embedder import Embedder
-    from kgflow.vectors.index_store import VectorIndexStore
+    from kgflow.vectors.index_store import IndexSpec, VectorIndexStore
 
     offline_env()
     s = get_settings()
@@ -171,7 +171,7 @@ def main() -> None:
         meta = pd.DataFrame({"chunk_id": ch["chunk_id"], "doc_id": ch["doc_id"], "department": "public",
                              "acl": [["*"]] * len(ch)})
         with timed(t, "hnsw_build"):
-            version = store.build("bench", meta, vecs, [], s.embedder, s.hnsw_m, s.hnsw_ef_construction)
+            version = store.build("bench", meta, vecs, [], s.embedder, IndexSpec.from_settings(s))
         store.publish(version)
     if not is_complete(store.version_dir(store.current_version())):
         with EmbeddedGraphStore(s.graph_path, read_only=True) as g, timed(t, "kb_snapshot"):

@@ -97,6 +97,15 @@ class Settings(BaseSettings):
         "questions: auto = the fastest single call in the index's space (onnx, or onnx-int8 for an int8 index)"))
     query_embed_threads: int = 1  # threads per question embedding: requests run side by side, one core each
     embed_batch_size: int = 16  # chunks per embedding batch (16: fastest of 8-64 for every variant, bench)
+    vector_index: Literal["hnsw_flat", "ivf_pq"] = Field("hnsw_flat", description=(
+        "how the index holds vectors: hnsw_flat keeps every vector in memory (dims x 4 bytes, plus links); "
+        "ivf_pq keeps PQ codes (pq_bytes each) and re-ranks candidates on exact vectors mapped from disk; "
+        "ivf_pq from about 1M chunks, where one worker's HNSW outgrows 1.5 GB (scale bench)"))
+    ivf_nlist: int = 0  # ivf_pq inverted lists; 0: 4 x sqrt(vectors) when the index is trained
+    ivf_nprobe: int = 64  # ivf_pq lists per question: recall@10 0.97-0.98 at 100k-1M with refine 16 (scale bench)
+    pq_bytes: int = 48  # ivf_pq code bytes per vector (a divisor of the embedding's dims)
+    pq_opq: bool = False  # ivf_pq: learn an OPQ rotation before coding (training time x10; recall: scale bench)
+    refine_factor: int = 16  # ivf_pq: k x this candidates re-ranked on exact inner products (0.91 at 8, 1M)
     hnsw_m: int = 16  # FAISS HNSW graph degree
     hnsw_ef_construction: int = 200  # FAISS HNSW build-time beam
     hnsw_ef_search: int = 128  # recall@10 0.93 at 100k chunks vs 0.89 at 64, for +0.12 ms/query (bench)

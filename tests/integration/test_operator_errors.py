@@ -209,6 +209,8 @@ def test_a_quarantine_is_a_warning_line_a_person_can_read_and_library_noise_is_g
     line = next(ln for ln in text.splitlines() if "document quarantined" in ln)
     assert "[warning" in line and "reason=mislabeled" in line and "scan.pdf" in line and '{"' not in line
     assert "swigfaiss" not in text and "GitWildMatch" not in text
+    done = next(ln for ln in text.splitlines() if "job done" in ln and "job=kgflow-parse_chunk" in ln)
+    assert "documents=6" in done and "quarantined=1" in done and '{"' not in done  # a job's counts too
 
 
 def test_the_gateway_page_s_curl_and_python_examples_answer_as_written(serving, tmp_path):

@@ -8,20 +8,23 @@ from kgflow.etl.session import spark_session
 
 
 def submit_main(app_name: str, job) -> None:
-    """Body of a spark_jobs/ entry point: parse --run-dir, run the job, print its counts as JSON."""
+    """Body of a spark_jobs/ entry point: parse --run-dir, run the job, log its counts (one "job done" line
+    with key=value pairs in the task's log, like every other event of the job)."""
     import argparse
-    import json
+    import logging
     from pathlib import Path
 
     ap = argparse.ArgumentParser(prog=app_name)
     ap.add_argument("--run-dir", required=True, type=Path)
     args = ap.parse_args()
-    from kgflow.logs import bind, configure
+    from kgflow.logs import bind, bound, configure
 
     configure(f"spark:{app_name}")
     bind(run_id=args.run_dir.name)  # the run directory is named after the Airflow run
     spark = spark_session(app_name)
     try:
-        print(json.dumps({"job": app_name, **job.run(spark, args.run_dir, get_settings())}))
+        counts = job.run(spark, args.run_dir, get_settings())
+        with bound(job=app_name, **counts):
+            logging.getLogger("kgflow.etl").info("job done")
     finally:
         spark.stop()

@@ -22,7 +22,7 @@ from kgflow.quality.validate import BoundBroken, QuarantineShareExceeded, Valida
 from kgflow.retrieval.kb_snapshot import write_snapshot
 from kgflow.sources import kind_of, open_source, select_sources
 from kgflow.sources.changes import PENDING, change_set, load_manifest, updated_manifest
-from kgflow.vectors.index_store import VectorIndexStore
+from kgflow.vectors.index_store import IndexSpec, VectorIndexStore
 
 log = logging.getLogger("kgflow.ingest")
 STAGED = ("documents", "chunks", "quarantine", "mentions", "entities", "relations")
@@ -264,7 +264,7 @@ def build_index(run: Path, settings: Settings, full_rebuild: bool = False) -> di
                          "department": chunks["doc_id"].map(docs["department"]),
                          "acl": chunks["doc_id"].map(docs["acl"]).map(list)})
     version = VectorIndexStore(s.index_dir).build(
-        run.name, rows, vectors, retired_documents(run), variant, s.hnsw_m, s.hnsw_ef_construction,
+        run.name, rows, vectors, retired_documents(run), variant, IndexSpec.from_settings(s),
         s.rebuild_tombstone_ratio, full_rebuild)
     result = {"version": version, "embedded": len(chunks), "embedder": variant,
               "embedded_by": "spark" if staged is not None else "task", "embed_seconds": round(embed_s, 3)}

@@ -50,7 +50,8 @@ class Query:
         key = ("dense", n)
         if key not in self._memo:
             scores, ids = snap.index.search(self.vector, n, allowed=snap.allowed_ids(self.departments),
-                                            ef_search=self.settings.hnsw_ef_search)
+                                            ef_search=self.settings.hnsw_ef_search, nprobe=self.settings.ivf_nprobe,
+                                            refine_factor=self.settings.refine_factor)
             self._memo[key] = [(snap.chunk_of[i], float(s)) for i, s in zip(ids[0].tolist(), scores[0].tolist(),
                                                                              strict=True)
                                if i >= 0 and snap.chunk_of[i] in snap.graph.chunks]
