@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     embed_batch_size: int = 16  # chunks per embedding batch (16: fastest of 8-64 for every variant, bench)
     vector_index: Literal["hnsw_flat", "ivf_pq"] = Field("hnsw_flat", description=(
         "how the index holds vectors: hnsw_flat keeps every vector in memory (dims x 4 bytes, plus links); "
-        "ivf_pq keeps PQ codes (pq_bytes each) and re-ranks candidates on exact vectors mapped from disk; "
+        "ivf_pq keeps PQ codes (pq_bytes each) and re-ranks candidates on exact vectors read from disk; "
         "ivf_pq from about 1M chunks, where one worker's HNSW outgrows 1.5 GB (scale bench)"))
     ivf_nlist: int = 0  # ivf_pq inverted lists; 0: 4 x sqrt(vectors) when the index is trained
     ivf_nprobe: int = 64  # ivf_pq lists per question: recall@10 0.97-0.98 at 100k-1M with refine 16 (scale bench)

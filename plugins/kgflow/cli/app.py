@@ -275,13 +275,10 @@ def trigger(
     password = password or admin_password(Path(airflow_env()["AIRFLOW_HOME"])) or ""
     with AirflowApi(url, username, password) as api:
         api.login()
-        declared = api.params(dag_id) if params else []
-        if unknown := sorted(set(params) - set(declared)):
-            from difflib import get_close_matches
+        if params:
+            from kgflow.orchestration.runtime import refuse_unknown_params
 
-            hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := get_close_matches(k, declared, n=1)) else "")
-                     for k in unknown]
-            fail(f"unknown param {', '.join(hints)} for {dag_id}: its params are {', '.join(declared) or 'none'}")
+            refuse_unknown_params(list(params), api.params(dag_id), whose=f"{dag_id}'s")
         if api.dag(dag_id)["is_paused"]:
             if not unpause:
                 fail(f"{dag_id} is paused (DAGs start paused): unpause it in the UI, or add --unpause")

@@ -34,21 +34,25 @@ class UnknownParams(KgflowError, ValueError):
     status, error_type, permanent = 422, "validation", True
 
 
-def check_params(context: dict) -> None:
-    """Refuse a run whose conf names a param the DAG does not declare, with the closest one."""
+def refuse_unknown_params(given: list[str], declared: list[str], whose: str = "this DAG's") -> None:
+    """Raise UnknownParams for any of `given` that is not `declared`, naming the closest declared one: the
+    one check behind both the DAG's tasks and `kgflow trigger`."""
     from difflib import get_close_matches
 
+    if unknown := sorted(set(given) - set(declared)):
+        hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := get_close_matches(k, declared, n=1)) else "")
+                 for k in unknown]
+        raise UnknownParams(f"unknown param {', '.join(hints)}: {whose} params are {', '.join(declared) or 'none'}")
+
+
+def check_params(context: dict) -> None:
+    """Refuse a run whose conf names a param the DAG does not declare, with the closest one."""
     run = context.get("dag_run")
     # the DAG's own params: the context's `params` already hold the run's conf merged in, unknown keys too
     dag = context.get("dag") or getattr(context.get("task"), "dag", None)
     if dag is None:
         return  # not a DAG's task (a callable called directly): nothing declares params
-    declared = list(dag.params or {})
-    unknown = sorted(set(getattr(run, "conf", None) or {}) - set(declared))
-    if unknown:
-        hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := get_close_matches(k, declared, n=1)) else "")
-                 for k in unknown]
-        raise UnknownParams(f"unknown param {', '.join(hints)}: this DAG's params are {', '.join(declared) or 'none'}")
+    refuse_unknown_params(list(getattr(run, "conf", None) or {}), list(dag.params or {}))
 
 
 def kgflow_task(fn: F) -> F:

@@ -5,8 +5,8 @@ which records the index's spec (IndexSpec) as it records the embedder. Two kinds
 
 - hnsw_flat: IDMap2 over HNSWFlat; the index holds every vector (dims x 4 bytes each, plus its links).
 - ivf_pq: IVF + PQ codes (pq_bytes each, optionally OPQ-rotated) in memory; the exact vectors live in
-  immutable segment files (vectors-<first id>.npy) that readers map and a new version hard-links from its
-  parent, and every search re-ranks k x refine_factor candidates on exact inner products.
+  immutable segment files (vectors-<first id>.npy) that a new version hard-links from its parent, and every
+  search re-ranks k x refine_factor candidates on exact inner products, reading just those rows.
 
 New chunks are added incrementally to a copy of the current version; retired chunks become tombstones that
 searches skip; past a tombstone ratio (or, for ivf_pq, past 4x the vectors it was trained on) the version is
@@ -195,9 +195,8 @@ def new_hnsw(dims: int, m: int, ef_construction: int) -> faiss.Index:
 def new_ivf_pq(vectors: np.ndarray, nlist: int = 0, pq_bytes: int = 48, opq: bool = False,
                seed: int = 0) -> tuple[faiss.Index, str]:
     """An IVF + PQ index (optionally behind a learnt OPQ rotation) trained on (a sample of) `vectors`, empty;
-    and its factory string. Lists and
-    code sizes shrink to what the vectors can train (k-means needs a few dozen points per centroid); under
-    two vectors there is nothing to train, and the index is exact."""
+    and its factory string. Lists and code sizes shrink to what the vectors can train (k-means needs a few
+    dozen points per centroid); under two vectors there is nothing to train, and the index is exact."""
     n, dims = vectors.shape
     if n < 2:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dims)), "IDMap2,Flat"
