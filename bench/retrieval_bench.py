@@ -72,7 +72,7 @@ def worker(how: str, queries: list[str], hold_s: float) -> dict:
         with open_graph_store(s, read_only=True) as g:
             view = GraphView.load(g)
         snap = Snapshot(store.current_version(), store.load(), view)
-        snap.cache["lexical"] = LexicalIndex(LexicalIndex.build(view.findable_texts()), view.chunk_ids)
+        snap.cache["lexical"] = LexicalIndex.build(view.findable_texts(), view.chunk_ids)
         walk_for(snap, s)
         engine._snap, engine._checked, engine._pinned = snap, float("inf"), snap.version
     load_s = time.perf_counter() - t0

@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     hnsw_m: int = 16  # FAISS HNSW graph degree
     hnsw_ef_construction: int = 200  # FAISS HNSW build-time beam
     hnsw_ef_search: int = 128  # recall@10 0.93 at 100k chunks vs 0.89 at 64, for +0.12 ms/query (bench)
-    rebuild_tombstone_ratio: float = 0.2  # past this share of retired vectors an index version is rebuilt, not extended
+    # past this share of retired vectors (kb snapshot: changed rows) a version is rebuilt, not extended
+    rebuild_tombstone_ratio: float = 0.2
     torch_threads: int = 0  # 0: all cores
 
     # Serving: generation backend

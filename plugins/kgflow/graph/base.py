@@ -221,6 +221,14 @@ class GraphStore(ABC):
         row = SNAPSHOT_ROWS[table]
         return [row(**r) for r in self.run(cypher.SNAPSHOT[table])]
 
+    def snapshot_rows_for(self, table: SnapshotTable, ids: list[str]) -> list[SnapshotRow]:
+        """The rows of one snapshot table for the given keys: chunks by document, mentions by chunk, related
+        edges by evidence chunk, entities by id (a snapshot delta reads only what a run changed)."""
+        row, out = SNAPSHOT_ROWS[table], []
+        for lo in range(0, len(ids), self.batch_size):
+            out += [row(**r) for r in self.run(cypher.SNAPSHOT_FOR[table], {"ids": list(ids[lo:lo + self.batch_size])})]
+        return out
+
     def entities(self) -> list[EntityRow]:
         """Every entity: id, name, label, aliases."""
         return [EntityRow(**r) for r in self.run(cypher.ALL_ENTITIES)]

@@ -73,6 +73,19 @@ SNAPSHOT = {
     "c.section AS section, d.id AS doc_id, d.title AS title, d.uri AS uri, d.acl AS acl",
 }
 
+# The same rows for given keys: what a nightly increment's snapshot delta reads (documents' chunks, chunks'
+# mentions, edges by evidence chunk, entities by id)
+SNAPSHOT_FOR = {
+    "entities": "MATCH (e:Entity) WHERE e.id IN $ids "
+    "RETURN e.id AS id, e.name AS name, e.label AS label, e.aliases AS aliases",
+    "related": "MATCH (a:Entity)-[r:RELATED]->(b:Entity) WHERE r.evidence_chunk IN $ids "
+    "RETURN a.id AS src, b.id AS dst, r.type AS type, r.weight AS weight, r.evidence_chunk AS chunk",
+    "mentions": "MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) WHERE c.id IN $ids "
+    "RETURN c.id AS chunk, e.id AS entity, m.count AS count",
+    "chunks": "MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) WHERE d.id IN $ids RETURN c.id AS id, c.text AS text, "
+    "c.ord AS ord, c.section AS section, d.id AS doc_id, d.title AS title, d.uri AS uri, d.acl AS acl",
+}
+
 
 def export_queries() -> dict[str, tuple[str, list[str]]]:
     """Per node label and relationship type (schemas/graph.json): the read that returns every row in the

@@ -175,6 +175,12 @@ def retired_documents(run: Path) -> list[str]:
     return changes.loc[changes["change"].isin(["changed", "deleted"]), "doc_id"].tolist()
 
 
+def changed_documents(run: Path) -> list[str]:
+    """Every document the run added, changed or deleted."""
+    changes = pd.read_parquet(run / "changes.parquet", columns=["doc_id", "change"])
+    return changes.loc[changes["change"] != "unchanged", "doc_id"].tolist()
+
+
 def _graph_batch(run: Path) -> GraphBatch:
     t = staged_tables(run)
     return GraphBatch.from_staged(t["documents"], t["chunks"], t["mentions"], t["entities"], t["relations"],
@@ -286,7 +292,10 @@ def publish(run: Path, run_id: str, settings: Settings, quality_gate: bool = Tru
         problems = _index_problems(index, graph["chunks"])
         if problems:
             raise ValidationFailed(f"index {version} not published: {problems}")
-        kb = write_snapshot(g, store.version_dir(version))  # what every gateway worker maps, written once
+        # what every gateway worker maps: the change since the published version's base, or whole
+        current = store.current_version()
+        kb = write_snapshot(g, store.version_dir(version), store.version_dir(current) if current else None,
+                            changed_documents(run), s.rebuild_tombstone_ratio)
         try:
             gate = check_quality(s, version, graph_copy) if quality_gate else {"skipped": True,
                                                                                "reason": "turned off"}

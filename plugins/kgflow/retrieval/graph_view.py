@@ -64,54 +64,92 @@ def _csr_pointer(sorted_keys: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(sorted_keys, np.arange(n + 1)).astype("int64")
 
 
+def csr_arrays(m: np.ndarray, src: np.ndarray, dst: np.ndarray, edge_ids: np.ndarray, n_e: int,
+               n_c: int) -> dict[str, np.ndarray]:
+    """The CSR arrays over (entity row, chunk row, count) mentions sorted by entity then chunk, and RELATED
+    edges `edge_ids` with ends `src`/`dst`: rows are the view's, so a delta's arrays point into the whole view."""
+    by_chunk = np.lexsort((m[:, 0], m[:, 1])).astype("int64")
+    ends = np.concatenate([src, dst])
+    edge = np.concatenate([edge_ids, edge_ids])
+    order = np.lexsort((edge, ends))
+    return {"m_entity": m[:, 0].astype("int32"), "m_chunk": m[:, 1].astype("int32"),
+            "m_count": m[:, 2].astype("int32"), "m_entity_ptr": _csr_pointer(m[:, 0], n_e),
+            "m_by_chunk": by_chunk, "m_chunk_ptr": _csr_pointer(m[by_chunk, 1], n_c),
+            "adj_ptr": _csr_pointer(ends[order], n_e), "adj_edge": edge[order].astype("int32")}
+
+
+def alias_keys(e: EntityRow) -> list[str]:
+    """The linking keys an entity answers to: its name and aliases, canonical, once each."""
+    return list(dict.fromkeys(canonical_key(a) for a in [e.name, *(e.aliases or [])]))
+
+
+def chunk_table(chunks: list[ChunkRow]) -> pa.Table:
+    return pa.Table.from_pylist([{"id": c.id, "text": c.text, "doc_id": c.doc_id, "title": c.title, "uri": c.uri,
+                                  "acl": list(c.acl or []), "ord": int(c.ord or 0), "section": c.section or ""}
+                                 for c in chunks], schema=CHUNK_SCHEMA)
+
+
+def entity_table(entities: list[EntityRow]) -> pa.Table:
+    return pa.Table.from_pylist([{"id": e.id, "name": e.name} for e in entities], schema=ENTITY_SCHEMA)
+
+
+def sort_chunks(chunks: list[ChunkRow]) -> list[ChunkRow]:
+    """Reading order: by document, then position (previous() and the walk's NEXT edges rely on it)."""
+    return sorted(chunks, key=lambda r: (r.doc_id, int(r.ord or 0), r.id))
+
+
+def unique_edges(edges: list[EdgeRow], known: Callable[[str], bool]) -> list[EdgeRow]:
+    """One edge per (src, dst, type, evidence) between known entities, in that order."""
+    return [r for _, r in sorted({(r.src, r.dst, r.type, r.chunk or ""): r for r in edges
+                                  if known(r.src) and known(r.dst)}.items())]
+
+
 def build_columns(rows: Callable[[str], list]) -> tuple[dict[str, pa.Table], dict[str, np.ndarray]]:
     """The view's tables and arrays from the store's SNAPSHOT rows. Rows are sorted here, not by the store:
     which entity an alias names, node order and every tie depend on row order, and LadybugDB returns it
     differently from one read to the next (even under ORDER BY). Answers must not differ across workers."""
     entities: list[EntityRow] = sorted(rows("entities"), key=lambda r: r.id)
-    chunks: list[ChunkRow] = sorted(rows("chunks"), key=lambda r: (r.doc_id, int(r.ord or 0), r.id))
+    chunks = sort_chunks(rows("chunks"))
     e_row = {e.id: i for i, e in enumerate(entities)}
     c_row = {c.id: i for i, c in enumerate(chunks)}
-    keys: dict[str, int] = {}
-    for i, e in enumerate(entities):
-        for alias in [e.name, *(e.aliases or [])]:
-            keys.setdefault(canonical_key(alias), i)
-    edges: list[EdgeRow] = rows("related")
-    related = sorted({(r.src, r.dst, r.type, r.chunk or ""): r for r in edges
-                      if r.src in e_row and r.dst in e_row}.items())
-    related = [r for _, r in related]  # one edge per (src, dst, type, evidence), in that order
+    # every (key, entity) pair in entity order: the first pair of a key names its entity; the others let an
+    # increment find the next holder when that entity is retired (kgflow.retrieval.kb_snapshot)
+    pairs = [(k, i) for i, e in enumerate(entities) for k in alias_keys(e)]
+    pairs.sort()
+    related = unique_edges(rows("related"), e_row.__contains__)
     mentions = sorted((e_row[m.entity], c_row[m.chunk], int(m.count or 1)) for m in rows("mentions")
                       if m.entity in e_row and m.chunk in c_row)
     tables = {
-        "chunks": pa.Table.from_pylist([{"id": c.id, "text": c.text, "doc_id": c.doc_id, "title": c.title,
-                                         "uri": c.uri, "acl": list(c.acl or []), "ord": int(c.ord or 0),
-                                         "section": c.section or ""} for c in chunks], schema=CHUNK_SCHEMA),
-        "entities": pa.Table.from_pylist([{"id": e.id, "name": e.name} for e in entities], schema=ENTITY_SCHEMA),
-        "keys": pa.Table.from_pydict({"key": list(keys), "entity": list(keys.values())}, schema=KEY_SCHEMA),
+        "chunks": chunk_table(chunks),
+        "entities": entity_table(entities),
+        "keys": pa.Table.from_pydict({"key": [k for k, _ in pairs], "entity": [i for _, i in pairs]},
+                                     schema=KEY_SCHEMA),
         "related": pa.Table.from_pylist([{"src": e_row[r.src], "dst": e_row[r.dst], "type": r.type,
                                           "weight": float(r.weight), "chunk": c_row.get(r.chunk, -1)}
                                          for r in related], schema=RELATED_SCHEMA),
     }
-    n_e, n_c = len(entities), len(chunks)
     m = np.asarray(mentions, "int64").reshape(-1, 3)
-    by_chunk = np.lexsort((m[:, 0], m[:, 1])).astype("int64")
     src = np.asarray([e_row[r.src] for r in related], "int64")
     dst = np.asarray([e_row[r.dst] for r in related], "int64")
-    ends = np.concatenate([src, dst])
-    edge = np.concatenate([np.arange(len(src)), np.arange(len(dst))])
-    order = np.lexsort((edge, ends))
-    arrays = {"m_entity": m[:, 0].astype("int32"), "m_chunk": m[:, 1].astype("int32"),
-              "m_count": m[:, 2].astype("int32"), "m_entity_ptr": _csr_pointer(m[:, 0], n_e),
-              "m_by_chunk": by_chunk, "m_chunk_ptr": _csr_pointer(m[by_chunk, 1], n_c),
-              "adj_ptr": _csr_pointer(ends[order], n_e), "adj_edge": edge[order].astype("int32")}
-    return tables, arrays
+    return tables, csr_arrays(m, src, dst, np.arange(len(src)), len(entities), len(chunks))
+
+
+@dataclass
+class Delta:
+    """What a version changed since its base snapshot (kgflow.retrieval.kb_snapshot): rows after the base's
+    (same schemas), CSR arrays over the whole view's rows, the base rows it retired, and the linking keys
+    whose entity changed (-1: the key names no entity any more)."""
+
+    tables: dict[str, pa.Table]  # chunks, entities, related (appended rows); keys (overrides)
+    arrays: dict[str, np.ndarray]
+    dead: dict[str, np.ndarray]  # bool per base row: chunks, entities, related
 
 
 class _Rows(Mapping):
     """id -> value over a column-backed view: a Mapping, so callers read it like the dict it replaces."""
 
-    def __init__(self, row_of: dict[str, int], ids: list[str], value: Callable[[int], object]) -> None:
-        self._row_of, self._ids, self._value = row_of, ids, value
+    def __init__(self, row_of: dict[str, int], value: Callable[[int], object]) -> None:
+        self._row_of, self._value = row_of, value
 
     def __getitem__(self, key: str):
         return self._value(self._row_of[key])
@@ -120,19 +158,37 @@ class _Rows(Mapping):
         return key in self._row_of
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._ids)
+        return iter(self._row_of)
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._row_of)
+
+
+def _live_rows(ids: list[str], live: np.ndarray | None) -> dict[str, int]:
+    if live is None:
+        return {c: i for i, c in enumerate(ids)}
+    return {ids[i]: i for i in np.flatnonzero(live).tolist()}  # a delta's row overrides its retired base row
 
 
 class GraphView:
-    def __init__(self, tables: dict[str, pa.Table], arrays: dict[str, np.ndarray]) -> None:
-        self.tables, self.arrays = tables, arrays
+    """Rows are numbered over the base snapshot then the delta's appended rows; `chunk_ids` and `entity_ids`
+    are in row order and include the rows a delta retired, which `live_chunks` marks (None: all live). Every
+    lookup by id, mask and walk sees live rows only."""
+
+    def __init__(self, tables: dict[str, pa.Table], arrays: dict[str, np.ndarray], delta: Delta | None = None) -> None:
+        self.base_rows = {name: tables[name].num_rows for name in ("chunks", "entities", "related")}
+        if delta is not None:
+            tables = {**tables, **{name: pa.concat_tables([tables[name], delta.tables[name]])
+                                   for name in ("chunks", "entities", "related")}}
+        self.tables, self.arrays, self.delta = tables, arrays, delta
+        self._parts = [arrays] if delta is None else [arrays, delta.arrays]
+        self.live_chunks = self._live("chunks")
+        self.live_entities = self._live("entities")
+        self.live_edges = self._live("related")
         self.chunk_ids: list[str] = tables["chunks"].column("id").to_pylist()
         self.entity_ids: list[str] = tables["entities"].column("id").to_pylist()
-        self._chunk_row = {c: i for i, c in enumerate(self.chunk_ids)}
-        self._entity_row = {e: i for i, e in enumerate(self.entity_ids)}
+        self._chunk_row = _live_rows(self.chunk_ids, self.live_chunks)
+        self._entity_row = _live_rows(self.entity_ids, self.live_entities)
         ch, rel = tables["chunks"], tables["related"]
         self._text, self._doc, self._title = ch.column("text"), ch.column("doc_id"), ch.column("title")
         self._uri, self._acl, self._ord = ch.column("uri"), ch.column("acl"), ch.column("ord").to_numpy()
@@ -145,11 +201,27 @@ class GraphView:
         # small working set however large the version is
         self._chunk = lru_cache(maxsize=8192)(self._chunk_at)
         self._edges = lru_cache(maxsize=4096)(self._edges_at)
-        self.chunks: Mapping[str, ChunkInfo] = _Rows(self._chunk_row, self.chunk_ids, self._chunk)
-        self.names: Mapping[str, str] = _Rows(self._entity_row, self.entity_ids, lambda i: self._name[i].as_py())
-        self.adjacency: Mapping[str, list[Edge]] = _Rows(self._entity_row, self.entity_ids, self._edges)
-        self.chunks_of: Mapping[str, dict[str, int]] = _Rows(self._entity_row, self.entity_ids, self._mentioned)
-        self._masks: dict[frozenset[str], np.ndarray] = {}
+        self.chunks: Mapping[str, ChunkInfo] = _Rows(self._chunk_row, self._chunk)
+        self.names: Mapping[str, str] = _Rows(self._entity_row, lambda i: self._name[i].as_py())
+        self.adjacency: Mapping[str, list[Edge]] = _Rows(self._entity_row, self._edges)
+        self.chunks_of: Mapping[str, dict[str, int]] = _Rows(self._entity_row, self._mentioned)
+        self._masks: dict[frozenset[str] | None, np.ndarray | None] = {}
+
+    @property
+    def chunk_rows(self) -> Mapping[str, int]:
+        """Live chunk id -> row."""
+        return self._chunk_row
+
+    @property
+    def entity_rows(self) -> Mapping[str, int]:
+        """Live entity id -> row."""
+        return self._entity_row
+
+    def _live(self, table: str) -> np.ndarray | None:
+        if self.delta is None:
+            return None
+        dead = np.asarray(self.delta.dead[table], bool)
+        return np.concatenate([~dead, np.ones(self.tables[table].num_rows - len(dead), bool)])
 
     @classmethod
     def from_rows(cls, rows: Callable[[str], list]) -> GraphView:
@@ -163,10 +235,15 @@ class GraphView:
 
     @cached_property
     def by_key(self) -> dict[str, str]:
-        """Canonical name or alias -> entity id."""
+        """Canonical name or alias -> entity id: the first entity in id order that has it."""
         keys = self.tables["keys"]
-        return {k: self.entity_ids[e] for k, e in zip(keys.column("key").to_pylist(),
-                                                       keys.column("entity").to_pylist(), strict=True)}
+        rows: dict[str, int] = {}
+        for k, e in zip(keys.column("key").to_pylist(), keys.column("entity").to_pylist(), strict=True):
+            rows.setdefault(k, e)
+        if self.delta is not None:
+            over = self.delta.tables["keys"]
+            rows.update(zip(over.column("key").to_pylist(), over.column("entity").to_pylist(), strict=True))
+        return {k: self.entity_ids[e] for k, e in rows.items() if e >= 0}
 
     def keys(self) -> list[str]:
         """Every linkable key, as a list built once (fuzzy matching scans it on every question)."""
@@ -185,9 +262,28 @@ class GraphView:
         return ChunkInfo(self.chunk_ids[i], self._text[i].as_py(), self._doc[i].as_py(), self._title[i].as_py(),
                          self._uri[i].as_py(), tuple(self._acl[i].as_py() or ()), int(self._ord[i]))
 
+    def _slices(self, ptr_name: str, val_name: str, rows: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(owner row, value) for every CSR entry of `rows` in every part (base, then delta)."""
+        owners, values = [], []
+        for a in self._parts:
+            ptr, val = a[ptr_name], a[val_name]
+            for r in rows:
+                if r + 1 < len(ptr) and ptr[r] < ptr[r + 1]:
+                    owners.append(np.full(int(ptr[r + 1] - ptr[r]), r, "int64"))
+                    values.append(np.asarray(val[ptr[r]:ptr[r + 1]], "int64"))
+        if not values:
+            return np.zeros(0, "int64"), np.zeros(0, "int64")
+        return np.concatenate(owners), np.concatenate(values)
+
+    def _live_edges_of(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        owner, ix = self._slices("adj_ptr", "adj_edge", rows)
+        if self.live_edges is not None:
+            keep = self.live_edges[ix]
+            owner, ix = owner[keep], ix[keep]
+        return owner, ix
+
     def _edges_at(self, row: int) -> list[Edge]:
-        ptr = self.arrays["adj_ptr"]
-        return self._materialise(np.asarray(self.arrays["adj_edge"][ptr[row]:ptr[row + 1]]))
+        return self._materialise(self._live_edges_of([row])[1])
 
     def edges_with_evidence(self, entity_ids: Iterable[str], evidence: Iterable[str]) -> list[tuple[str, Edge]]:
         """(entity, edge) for the RELATED edges at the given entities whose evidence chunk is one of
@@ -196,10 +292,7 @@ class GraphView:
         wanted = np.asarray([self._chunk_row[c] for c in evidence if c in self._chunk_row], dtype="int64")
         if not rows or not len(wanted):
             return []
-        ptr, adj = self.arrays["adj_ptr"], self.arrays["adj_edge"]
-        starts, ends = ptr[rows], ptr[np.asarray(rows) + 1]
-        ix = np.concatenate([np.asarray(adj[a:b]) for a, b in zip(starts, ends, strict=True)])
-        owner = np.repeat(np.asarray(rows), ends - starts)
+        owner, ix = self._live_edges_of(rows)
         keep = np.isin(self._r_chunk[ix], wanted)
         return [(self.entity_ids[o], e) for o, e in zip(owner[keep].tolist(), self._materialise(ix[keep]),
                                                          strict=True)]
@@ -211,42 +304,72 @@ class GraphView:
                                          self._r_type[ix].tolist(), self._r_weight[ix].tolist(),
                                          self._r_chunk[ix].tolist(), strict=True)]
 
+    def _mentions(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk rows, counts) of the live chunks that mention the entity at `row`."""
+        chunks, counts = [], []
+        for a in self._parts:
+            ptr = a["m_entity_ptr"]
+            if row + 1 < len(ptr):
+                chunks.append(np.asarray(a["m_chunk"][ptr[row]:ptr[row + 1]], "int64"))
+                counts.append(np.asarray(a["m_count"][ptr[row]:ptr[row + 1]], "int64"))
+        c, n = np.concatenate(chunks), np.concatenate(counts)
+        if self.live_chunks is not None:
+            keep = self.live_chunks[c]
+            c, n = c[keep], n[keep]
+        return c, n
+
     def _mentioned(self, row: int) -> dict[str, int]:
-        a, ptr = self.arrays, self.arrays["m_entity_ptr"]
-        lo, hi = ptr[row], ptr[row + 1]
-        return {self.chunk_ids[c]: n for c, n in zip(a["m_chunk"][lo:hi].tolist(), a["m_count"][lo:hi].tolist(),
-                                                     strict=True)}
+        c, n = self._mentions(row)
+        return {self.chunk_ids[i]: k for i, k in zip(c.tolist(), n.tolist(), strict=True)}
 
     def df(self, entity_id: str) -> int:
         """How many chunks mention the entity (0 for an unknown one)."""
         row = self._entity_row.get(entity_id)
-        ptr = self.arrays["m_entity_ptr"]
-        return 0 if row is None else int(ptr[row + 1] - ptr[row])
+        return 0 if row is None else len(self._mentions(row)[0])
 
     def entities_in(self, chunk_id: str) -> frozenset[str]:
         """The entities (named entities and concepts) a chunk mentions."""
         row = self._chunk_row.get(chunk_id)
         if row is None:
             return frozenset()
-        a, ptr = self.arrays, self.arrays["m_chunk_ptr"]
-        mentions = a["m_by_chunk"][ptr[row]:ptr[row + 1]]
-        return frozenset(self.entity_ids[e] for e in a["m_entity"][mentions].tolist())
+        for a in self._parts:  # a chunk's mentions are all in the part that holds the chunk
+            ptr = a["m_chunk_ptr"]
+            if row + 1 < len(ptr) and ptr[row] < ptr[row + 1]:
+                mentions = a["m_by_chunk"][ptr[row]:ptr[row + 1]]
+                return frozenset(self.entity_ids[e] for e in a["m_entity"][mentions].tolist())
+        return frozenset()
+
+    def mention_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(entity row, chunk row) of every live mention, over every part."""
+        ents, chunks = [], []
+        for a in self._parts:
+            e, c = np.asarray(a["m_entity"], "int64"), np.asarray(a["m_chunk"], "int64")
+            if self.live_chunks is not None:
+                keep = self.live_chunks[c]
+                e, c = e[keep], c[keep]
+            ents.append(e)
+            chunks.append(c)
+        return np.concatenate(ents), np.concatenate(chunks)
 
     def previous(self, chunk_id: str) -> ChunkInfo | None:
         """The chunk before this one in its document, if any (chunks are stored in reading order)."""
         row = self._chunk_row.get(chunk_id)
         if not row or self._doc[row - 1].as_py() != self._doc[row].as_py():
             return None
+        if self.live_chunks is not None and not self.live_chunks[row - 1]:
+            return None
         return self._chunk(row - 1) if self._ord[row - 1] == self._ord[row] - 1 else None
 
     def readable_mask(self, departments: frozenset[str] | None) -> np.ndarray | None:
-        """Whether the caller may read each chunk, in chunk_ids order (None: everything); once per caller's
-        departments and version, so access checks on a query's hot path are an array lookup."""
-        if departments is None or ALL in departments:
-            return None
-        if departments not in self._masks:
-            self._masks[departments] = np.array([may_read(acl, departments) for acl in self.acls()], dtype=bool)
-        return self._masks[departments]
+        """Whether the caller may read each chunk row (retired rows: never); None: every row. Once per
+        caller's departments and version, so access checks on a query's hot path are an array lookup."""
+        key = None if departments is None or ALL in departments else departments
+        if key not in self._masks:
+            mask = None if key is None else np.array([may_read(acl, key) for acl in self.acls()], dtype=bool)
+            if self.live_chunks is not None:
+                mask = self.live_chunks if mask is None else mask & self.live_chunks
+            self._masks[key] = mask
+        return self._masks[key]
 
     def may_read(self, chunk_id: str, departments: frozenset[str] | None) -> bool:
         """Whether the chunk exists and the caller may read it."""
@@ -261,29 +384,31 @@ class GraphView:
         row = self._entity_row.get(entity_id)
         if row is None:
             return False
-        ptr = self.arrays["m_entity_ptr"]
-        if ptr[row] == ptr[row + 1]:
+        chunks = self._mentions(row)[0]
+        if not len(chunks):
             return False
         mask = self.readable_mask(departments)
-        return True if mask is None else bool(mask[self.arrays["m_chunk"][ptr[row]:ptr[row + 1]]].any())
+        return True if mask is None else bool(mask[chunks].any())
 
     def texts(self) -> list[str]:
-        """Every chunk's text in chunk_ids order."""
+        """Every chunk row's text, in row order."""
         return self._text.to_pylist()
 
-    def findable_texts(self) -> list[str]:
-        """What each chunk is found by (title and section path before its text), in chunk_ids order."""
+    def findable_texts(self, rows: np.ndarray | None = None) -> list[str]:
+        """What each chunk is found by (title and section path before its text), in row order (or `rows`')."""
         from kgflow.chunking.chunker import findable_text
 
         ch = self.tables["chunks"]
+        if rows is not None:
+            ch = ch.take(pa.array(rows, pa.int64()))
         sections = ch.column("section").to_pylist() if "section" in ch.schema.names else [""] * ch.num_rows
-        return [findable_text(t or "", s or "", x) for t, s, x in zip(self._title.to_pylist(), sections,
-                                                                       self.texts(), strict=True)]
+        return [findable_text(t or "", s or "", x) for t, s, x in zip(ch.column("title").to_pylist(), sections,
+                                                                       ch.column("text").to_pylist(), strict=True)]
 
     def acls(self) -> list[tuple[str, ...]]:
-        """Every chunk's ACL in chunk_ids order (for per-department masks, computed once per version)."""
+        """Every chunk row's ACL in row order (for per-department masks, computed once per version)."""
         return [tuple(a or ()) for a in self._acl.to_pylist()]
 
     def doc_codes(self) -> np.ndarray:
-        """An integer per chunk naming its document, in chunk_ids order."""
+        """An integer per chunk row naming its document, in row order."""
         return self._doc.combine_chunks().dictionary_encode().indices.to_numpy()

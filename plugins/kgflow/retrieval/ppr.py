@@ -41,18 +41,24 @@ def walk_graph(snap: Snapshot, mention_w: float, relation_w: float, next_w: floa
     g = snap.graph
     entities, chunks = g.entity_ids, g.chunk_ids
     n_e = len(entities)
-    index = {e: i for i, e in enumerate(entities)} | {c: n_e + i for i, c in enumerate(chunks)}
-    a = g.arrays
-    m_e, m_c = np.asarray(a["m_entity"], "int64"), np.asarray(a["m_chunk"], "int64") + n_e
+    # nodes: every entity row, then every chunk row; rows a delta retired stay as isolated nodes
+    index = dict(g.entity_rows) | {c: n_e + r for c, r in g.chunk_rows.items()}
+    m_e, m_c = g.mention_pairs()
+    m_c = m_c + n_e
     rel = g.tables["related"]
     src, dst = rel.column("src").to_numpy().astype("int64"), rel.column("dst").to_numpy().astype("int64")
     weight = relation_w * np.minimum(1.0, rel.column("weight").to_numpy().astype("float64"))
+    if g.live_edges is not None:
+        src, dst, weight = src[g.live_edges], dst[g.live_edges], weight[g.live_edges]
     docs = g.doc_codes()
-    same_doc = np.flatnonzero(docs[1:] == docs[:-1]) if len(docs) > 1 else np.zeros(0, "int64")
+    same = docs[1:] == docs[:-1] if len(docs) > 1 else np.zeros(0, bool)
+    if g.live_chunks is not None and len(same):
+        same &= g.live_chunks[1:] & g.live_chunks[:-1]
+    same_doc = np.flatnonzero(same)
     a_end = np.concatenate([m_e, src, same_doc + n_e])
     b_end = np.concatenate([m_c, dst, same_doc + 1 + n_e])
     w = np.concatenate([np.full(len(m_e), mention_w), weight, np.full(len(same_doc), next_w)])
-    n = len(index)
+    n = n_e + len(chunks)
     adj = sparse.csr_matrix((np.concatenate([w, w]), (np.concatenate([a_end, b_end]), np.concatenate([b_end, a_end]))),
                             shape=(n, n))
     deg = np.asarray(adj.sum(axis=1)).ravel()
@@ -99,7 +105,7 @@ class PPRRetriever(Retriever):
         s = self.settings
         walk = walk_for(q.snapshot, s)
         seeds = q.seeds
-        reset = np.zeros(len(walk.index), "float32")
+        reset = np.zeros(walk.transition_t.shape[0], "float32")
         total = sum(seeds.values())
         for eid, w in seeds.items():
             reset[walk.index[eid]] += w / total
