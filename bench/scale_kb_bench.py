@@ -207,9 +207,10 @@ def _worker(questions: list[str], threads: int, go: Path | None, switch: bool, v
     `threads` threads (after `go` exists, so two workers start together); figures as JSON on stdout."""
     from kgflow.config import get_settings
     from kgflow.retrieval.engine import RetrievalEngine
-    from kgflow.vectors.embedder import Embedder
+    from kgflow.vectors.embedder import Embedder, keep_torch_out
 
     s = get_settings()
+    keep_torch_out(s.query_embedder_backend)  # as kgflow.gateway.app.worker_app does
     embedder = Embedder.from_settings(s, purpose="query", index_variant=variant)
     embedder.embed(["warm up"])
     engine = RetrievalEngine(s, embedder=embedder)

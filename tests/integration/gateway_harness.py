@@ -52,7 +52,7 @@ def running_gateway(settings: Settings, engine=None, app=None):
 def gateway_processes(env: dict[str, str], workers: int = 2, timeout_s: float = 120):
     """The gateway as production runs it: uvicorn with N worker processes, configured by environment."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory",
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "kgflow.gateway.app:worker_app", "--factory",
                              "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                              "--log-level", "warning"], env={**os.environ, **env}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

