@@ -175,7 +175,7 @@ def main() -> None:
         store.publish(version)
     if not is_complete(store.version_dir(store.current_version())):
         with EmbeddedGraphStore(s.graph_path, read_only=True) as g, timed(t, "kb_snapshot"):
-            write_snapshot(g, store.version_dir(store.current_version()))  # as the publish step does
+            write_snapshot(g, store.version_dir(store.current_version()), s)  # as the publish step does
 
     rng = random.Random(0)
     with_edges = rel.sample(min(args.queries, len(rel)), random_state=0)

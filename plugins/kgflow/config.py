@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     graph_answer: bool = True  # the entity a typed path from the question's entities ends at, with its citations
     linking_max_df: float = 0.05  # entities in more than this share of chunks are never seeds
     ppr_damping: float = 0.5  # probability of following an edge (HippoRAG 2 uses 0.5)
-    ppr_iterations: int = 15  # power-iteration steps of the walk
+    ppr_epsilon: float = 1e-5  # push threshold: a node passes its mass on past this x its weighted degree
     ppr_dense_seeds: int = 20  # dense top chunks that seed the walk
     ppr_passage_weight: float = 0.05  # their restart mass relative to the linked entities' (HippoRAG 2's value)
     ppr_relation_weight: float = 0.5  # weight of RELATED edges in the walk (MENTIONS weigh 1)

@@ -4,9 +4,13 @@ BM25 scores. The store is a real LadybugDB graph written and retired the way the
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
 import pandas as pd
 import pytest
 
+from kgflow.config import Settings
 from kgflow.graph import GraphBatch
 from kgflow.graph.embedded import EmbeddedGraphStore
 from kgflow.retrieval.graph_view import GraphView
@@ -84,27 +88,26 @@ def _rows(view: GraphView) -> dict:
     }
 
 
-def _walk(view: GraphView) -> dict:
-    """Personalized PageRank from every entity in turn: chunk id -> score, by id."""
-    from types import SimpleNamespace
-
-    import numpy as np
-
+def _walk(version) -> dict:
+    """Personalized PageRank from every entity in turn, on the version's mapped walk: chunk id -> score."""
     from kgflow.retrieval.ppr import personalized_pagerank, walk_graph
 
-    walk = walk_graph(SimpleNamespace(graph=view, cache={}), 1.0, 0.5, 0.5)
+    view = open_snapshot(version)
+    walk = walk_graph(SimpleNamespace(graph=view, cache={}, kb_dir=snapshot_dir(version)), 1.0, 0.5, 0.5)
     out = {}
     for e in sorted(view.names):
-        reset = np.zeros(walk.transition_t.shape[0], "float32")
-        reset[walk.index[e]] = 1.0
-        p = personalized_pagerank(walk.transition_t, reset, 0.5, 15)
-        out[e] = {c: round(float(p[walk.index[c]]), 5) for c in view.chunks}
+        p = personalized_pagerank(walk, {int(walk.entity_node[view.entity_rows[e]]): 1.0}, 0.5, 1e-7)
+        out[e] = {c: round(p.get(int(walk.chunk_node[view.chunk_rows[c]]), 0.0), 5) for c in view.chunks}
     return out
 
 
 def _bm25(kb, view: GraphView) -> list[dict]:
     index = open_lexical(kb, view)
     return [{c: round(s, 4) for c, s in index.top(q, 50)} for q in QUESTIONS]
+
+
+def _settings(tmp_path, ratio: float = 10.0) -> Settings:
+    return Settings(home=tmp_path / "home", rebuild_tombstone_ratio=ratio)
 
 
 @pytest.fixture
@@ -117,8 +120,8 @@ def store(tmp_path):
 
 def _increment(store, tmp_path, parent, name, retire, docs):
     changed = _apply(store, retire, docs)
-    info = write_snapshot(store, tmp_path / name, parent, changed, max_delta=10.0)
-    whole = write_snapshot(store, tmp_path / f"{name}-whole")
+    info = write_snapshot(store, tmp_path / name, _settings(tmp_path), parent, changed)
+    whole = write_snapshot(store, tmp_path / f"{name}-whole", _settings(tmp_path))
     return info, whole
 
 
@@ -133,7 +136,7 @@ CHANGES = [  # a changed document whose entity is retired and re-created with an
 
 
 def test_an_increment_writes_a_delta_beside_its_parents_base(store, tmp_path):
-    write_snapshot(store, tmp_path / "v1")
+    write_snapshot(store, tmp_path / "v1", _settings(tmp_path))
     info, _ = _increment(store, tmp_path, tmp_path / "v1", "v2", *CHANGES[0])
     assert info["written"] == "delta"
     base = snapshot_dir(tmp_path / "v1") / "base" / "chunks.arrow"
@@ -143,7 +146,7 @@ def test_an_increment_writes_a_delta_beside_its_parents_base(store, tmp_path):
 
 @pytest.mark.parametrize("steps", [1, 2, 3])
 def test_an_increments_snapshot_has_the_same_rows_as_a_whole_rewrite(store, tmp_path, steps):
-    write_snapshot(store, tmp_path / "v1")
+    write_snapshot(store, tmp_path / "v1", _settings(tmp_path))
     parent = tmp_path / "v1"
     for i, (retire, docs) in enumerate(CHANGES[:steps]):
         info, _ = _increment(store, tmp_path, parent, f"v{i + 2}", retire, docs)
@@ -151,12 +154,12 @@ def test_an_increments_snapshot_has_the_same_rows_as_a_whole_rewrite(store, tmp_
         parent = tmp_path / f"v{i + 2}"
     delta, whole = open_snapshot(parent), open_snapshot(tmp_path / f"{parent.name}-whole")
     assert _rows(delta) == _rows(whole)
-    assert _walk(delta) == _walk(whole)
+    assert _walk(parent) == _walk(tmp_path / f"{parent.name}-whole")
     assert _bm25(snapshot_dir(parent), delta) == _bm25(snapshot_dir(tmp_path / f"{parent.name}-whole"), whole)
 
 
 def test_a_retired_entitys_key_passes_to_the_next_holder(store, tmp_path):
-    write_snapshot(store, tmp_path / "v1")
+    write_snapshot(store, tmp_path / "v1", _settings(tmp_path))
     assert open_snapshot(tmp_path / "v1").by_key["flc"] == "e_falcon"
     _increment(store, tmp_path, tmp_path / "v1", "v2", ["d1", "d2"], [])
     view = open_snapshot(tmp_path / "v2")
@@ -165,18 +168,18 @@ def test_a_retired_entitys_key_passes_to_the_next_holder(store, tmp_path):
 
 
 def test_a_delta_past_the_ratio_is_written_whole(store, tmp_path):
-    write_snapshot(store, tmp_path / "v1")
+    write_snapshot(store, tmp_path / "v1", _settings(tmp_path))
     changed = _apply(store, *CHANGES[0])
-    assert write_snapshot(store, tmp_path / "v2", tmp_path / "v1", changed, max_delta=0.2)["written"] == "whole"
+    assert write_snapshot(store, tmp_path / "v2", _settings(tmp_path, 0.2), tmp_path / "v1",
+                          changed)["written"] == "whole"
 
 
 def test_bm25_scores_match_bm25s_on_a_whole_snapshot(store, tmp_path):
     import bm25s
-    import numpy as np
 
     from kgflow.nlp.terms import terms
 
-    write_snapshot(store, tmp_path / "v1")
+    write_snapshot(store, tmp_path / "v1", _settings(tmp_path))
     view = open_snapshot(tmp_path / "v1")
     reference = bm25s.BM25()
     reference.index([terms(t) or ["_"] for t in view.findable_texts()], show_progress=False)
@@ -185,3 +188,22 @@ def test_bm25_scores_match_bm25s_on_a_whole_snapshot(store, tmp_path):
         words = [w for w in terms(q) if w in reference.vocab_dict]
         expected = np.asarray(reference.get_scores(words)) if words else np.zeros(len(view.chunk_ids))
         assert np.allclose(ours.scores(terms(q)), expected, atol=1e-5)
+
+
+def test_the_pushed_walk_is_within_epsilon_of_the_exact_pagerank(store, tmp_path):
+    from kgflow.retrieval.ppr import personalized_pagerank, walk_graph
+
+    write_snapshot(store, tmp_path / "v1", _settings(tmp_path))
+    view = open_snapshot(tmp_path / "v1")
+    walk = walk_graph(SimpleNamespace(graph=view, cache={}, kb_dir=snapshot_dir(tmp_path / "v1")), 1.0, 0.5, 0.5)
+    a = walk.parts[0].toarray().astype("float64")
+    deg = a.sum(axis=1)
+    t = a.T / np.where(deg > 0, deg, 1.0)  # column-stochastic: where each node's mass goes
+    seed = int(walk.entity_node[view.entity_rows["e_harbour"]])
+    reset = np.zeros(len(a))
+    reset[seed] = 1.0
+    exact = 0.5 * np.linalg.solve(np.eye(len(a)) - 0.5 * t, reset)
+    for eps in (1e-2, 1e-4):
+        pushed = personalized_pagerank(walk, {seed: 1.0}, 0.5, eps)
+        got = np.array([pushed.get(i, 0.0) for i in range(len(a))])
+        assert np.all(np.abs(got - exact) <= eps * deg + 1e-9)

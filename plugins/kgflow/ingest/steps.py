@@ -294,8 +294,8 @@ def publish(run: Path, run_id: str, settings: Settings, quality_gate: bool = Tru
             raise ValidationFailed(f"index {version} not published: {problems}")
         # what every gateway worker maps: the change since the published version's base, or whole
         current = store.current_version()
-        kb = write_snapshot(g, store.version_dir(version), store.version_dir(current) if current else None,
-                            changed_documents(run), s.rebuild_tombstone_ratio)
+        kb = write_snapshot(g, store.version_dir(version), s, store.version_dir(current) if current else None,
+                            changed_documents(run))
         try:
             gate = check_quality(s, version, graph_copy) if quality_gate else {"skipped": True,
                                                                                "reason": "turned off"}

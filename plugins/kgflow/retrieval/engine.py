@@ -111,7 +111,7 @@ class RetrievalEngine:
         version_dir = self._store.version_dir(version)
         if not is_complete(version_dir):  # published before versions carried one: written once, then shared
             with open_graph_store(self.settings, read_only=True, path=self._graph_path) as g:
-                write_snapshot(g, version_dir)
+                write_snapshot(g, version_dir, self.settings)
         index = self._store.load(version, mmap=True)
         snap = Snapshot(version, index, open_snapshot(version_dir), snapshot_dir(version_dir))
         self.retriever(self.settings.retrieval_mode).prepare(snap)  # the first query after a switch does not wait

@@ -7,6 +7,7 @@ from the same files as the embedded default:
     kb/base/chunks.arrow, entities.arrow, keys.arrow, related.arrow   Arrow IPC (uncompressed: mappable)
     kb/base/<array>.npy                                               CSR mentions and adjacency
     kb/base/bm25/                                                     lexical postings (kgflow.retrieval.lexical)
+    kb/base/walk_*.npy, walk.json                                     the PPR walk's adjacency (kgflow.retrieval.ppr)
     kb/delta/...                                                      an increment's change (below)
     kb/manifest.json                                                  format and counts; written last: a
                                                                       kb/ without it is never opened
@@ -36,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kgflow.config import Settings
 from kgflow.fsutil import atomic_write_text
 from kgflow.retrieval.graph_view import (
     ARRAYS,
@@ -53,6 +55,7 @@ from kgflow.retrieval.graph_view import (
     unique_edges,
 )
 from kgflow.retrieval.lexical import LexicalIndex, Segment, open_retired, retired_terms, save_retired
+from kgflow.retrieval.ppr import save_walk
 
 log = logging.getLogger("kgflow.retrieval")
 
@@ -78,11 +81,11 @@ def is_complete(version_dir: Path) -> bool:
     return _manifest(version_dir) is not None
 
 
-def write_snapshot(store, version_dir: Path, parent: Path | None = None, changed_docs: list[str] | None = None,
-                   max_delta: float = 0.2) -> dict:
+def write_snapshot(store, version_dir: Path, settings: Settings, parent: Path | None = None,
+                   changed_docs: list[str] | None = None) -> dict:
     """Write the version's kb/ (replacing an incomplete one): a delta over `parent`'s base when the parent
     has a complete snapshot, `changed_docs` names what the run changed and the delta stays within
-    `max_delta` of the base's rows; otherwise the whole snapshot, read from the store once."""
+    rebuild_tombstone_ratio of the base's rows; otherwise the whole snapshot, read from the store once."""
     start = time.perf_counter()
     dest = snapshot_dir(version_dir)
     tmp = dest.with_name(f".{KB}.{os.getpid()}.tmp")  # two workers may write a missing one at once
@@ -92,12 +95,12 @@ def write_snapshot(store, version_dir: Path, parent: Path | None = None, changed
     tmp.mkdir(parents=True)
     info = None
     if parent is not None and changed_docs is not None and is_complete(parent):
-        info = _write_delta(store, snapshot_dir(parent), tmp, set(changed_docs), max_delta)
+        info = _write_delta(store, snapshot_dir(parent), tmp, set(changed_docs), settings.rebuild_tombstone_ratio)
         if info is None:
             shutil.rmtree(tmp / "base", ignore_errors=True)
             shutil.rmtree(tmp / "delta", ignore_errors=True)
     if info is None:
-        info = {"written": "whole", "counts": _write_base(store, tmp / "base")}
+        info = {"written": "whole", "counts": _write_base(store, tmp / "base", settings)}
     info = {"format": FORMAT, **info, "seconds": round(time.perf_counter() - start, 3)}
     atomic_write_text(tmp / MANIFEST, json.dumps(info, indent=2))
     try:
@@ -116,10 +119,12 @@ def _write_tables(folder: Path, tables: dict[str, pa.Table], arrays: dict[str, n
         np.save(folder / f"{name}.npy", array)
 
 
-def _write_base(store, folder: Path) -> dict:
+def _write_base(store, folder: Path, s: Settings) -> dict:
     tables, arrays = build_columns(store.snapshot_rows)
     _write_tables(folder, tables, arrays)
-    Segment.build(GraphView(tables, arrays).findable_texts()).save(folder / "bm25")
+    view = GraphView(tables, arrays)
+    Segment.build(view.findable_texts()).save(folder / "bm25")
+    save_walk(folder, view, (1.0, s.ppr_relation_weight, s.ppr_next_weight))
     return {name: table.num_rows for name, table in tables.items()} | {"mentions": len(arrays["m_entity"])}
 
 
