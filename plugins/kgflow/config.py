@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     retrieval_mode: str = "hybrid"  # a retrieval strategy in kgflow.seams: vector | graph | ppr | hybrid
     retrieval_top_k: int = 6  # chunks a query retrieves before the context budget
     retrieval_hops: int = 2  # hops of graph expansion (graph strategy)
+    # graph strategy: a hop follows each entity's heaviest edges and continues from the best-reached entities,
+    # this many of each (a hub's thousands of edges made a question cost seconds at 1M chunks)
+    graph_max_edges: int = 64
     context_token_budget: int = 900  # tokens of sources in a prompt
     graph_answer: bool = True  # the entity a typed path from the question's entities ends at, with its citations
     linking_max_df: float = 0.05  # entities in more than this share of chunks are never seeds

@@ -52,17 +52,16 @@ class Query:
             scores, ids = snap.index.search(self.vector, n, allowed=snap.allowed_ids(self.departments),
                                             ef_search=self.settings.hnsw_ef_search, nprobe=self.settings.ivf_nprobe,
                                             refine_factor=self.settings.refine_factor)
-            self._memo[key] = [(snap.chunk_of[i], float(s)) for i, s in zip(ids[0].tolist(), scores[0].tolist(),
-                                                                             strict=True)
-                               if i >= 0 and snap.chunk_of[i] in snap.graph.chunks]
+            found = ((snap.chunk_of(i), float(s)) for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True))
+            self._memo[key] = [(c, s) for c, s in found if c is not None]
         return self._memo[key]
 
     def cosine(self, chunk_ids: list[str]) -> dict[str, float]:
         """Exact cosine of the question with any chunks (for candidates the dense top-n did not hold)."""
         snap = self.snapshot
-        if "faiss_id_of" not in snap.cache:
-            snap.cache["faiss_id_of"] = {c: i for i, c in snap.chunk_of.items()}
-        known = [(c, snap.cache["faiss_id_of"][c]) for c in chunk_ids if c in snap.cache["faiss_id_of"]]
+        rows = snap.graph.chunk_rows
+        found = ((c, int(snap.faiss_of_row[rows[c]])) for c in chunk_ids if c in rows)
+        known = [(c, i) for c, i in found if i >= 0]
         if not known:
             return {}
         sims = snap.index.reconstruct([i for _, i in known]) @ self.vector[0]

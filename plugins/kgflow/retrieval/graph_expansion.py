@@ -29,10 +29,11 @@ class GraphExpansionRetriever(Retriever):
         score = dict(seeds)
         frontier = dict(seeds)
         used: dict[tuple, Fact] = {}
+        cap = self.settings.graph_max_edges
         for _ in range(self.settings.retrieval_hops):
             nxt: dict[str, float] = {}
             for eid, s in frontier.items():
-                for e in g.adjacency.get(eid, ()):
+                for e in g.strongest_edges(eid, cap):
                     if not g.may_read(e.chunk, departments):
                         continue  # evidence the caller may not see is no path for them
                     other = e.dst if e.src == eid else e.src
@@ -43,12 +44,12 @@ class GraphExpansionRetriever(Retriever):
                         used[key] = Fact(g.names[e.src], e.type, g.names[e.dst], gain, e.chunk)
                     if gain > score.get(other, 0.0):
                         score[other] = nxt[other] = gain
-            frontier = nxt
+            frontier = dict(sorted(nxt.items(), key=lambda kv: -kv[1])[:cap])  # the best-reached go on
         # a chunk that evidences a traversed edge carries the path; mentions alone count half
         chunk_score: dict[str, float] = {}
         for f in used.values():
             chunk_score[f.evidence_chunk] = chunk_score.get(f.evidence_chunk, 0.0) + f.weight
-        for eid, s in score.items():
+        for eid, s in sorted(score.items(), key=lambda kv: -kv[1])[:cap]:
             for cid in g.chunks_of.get(eid, {}):
                 if g.may_read(cid, departments):
                     chunk_score[cid] = chunk_score.get(cid, 0.0) + 0.5 * s

@@ -36,14 +36,13 @@ def link_entities(doc, view: GraphView, max_ngram: int = 4) -> dict[str, float]:
                 eid = view.by_key.get(key)
                 if eid:
                     linked[eid] = 1.0
-    keys = view.keys()
     for span in list(doc.ents) + list(doc.noun_chunks):
         key = canonical_key(span.text)
-        if not key or key in view.by_key or len(key) < 6 or not keys:
+        if not key or key in view.by_key or len(key) < 6:
             continue
         if any(t.is_upper and len(t) > 1 for t in span):
             continue  # acronyms differ by one letter (BCC, BCG): a near miss is another thing entirely
-        hit = process.extractOne(key, keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+        hit = process.extractOne(key, view.near_keys(key), scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
         if hit:
             eid = view.by_key[hit[0]]
             linked[eid] = max(linked.get(eid, 0.0), hit[1] / 100.0)
