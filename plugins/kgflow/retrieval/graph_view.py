@@ -12,9 +12,11 @@ per access, for the few rows a query touches.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -134,6 +136,66 @@ def build_columns(rows: Callable[[str], list]) -> tuple[dict[str, pa.Table], dic
     return tables, csr_arrays(m, src, dst, np.arange(len(src)), len(entities), len(chunks))
 
 
+class Texts:
+    """Chunk texts by row. In memory: an Arrow column. A published snapshot keeps them in one file of UTF-8
+    texts with an offset per row, read with pread: mapped, each random read also mapped its neighbours (the
+    kernel's fault-around), so a worker's RSS held most of the 343 MB of texts of 1M chunks after a few
+    hundred questions."""
+
+    def __init__(self, column: pa.ChunkedArray | pa.Array | None = None, folder: Path | None = None) -> None:
+        self._column, self._fd, self._offsets = column, None, None
+        if folder is not None:
+            self._fd = os.open(folder / TEXTS, os.O_RDONLY)
+            self._offsets = np.load(folder / TEXT_OFFSETS, mmap_mode="r") if (folder / TEXT_OFFSETS).stat().st_size \
+                > 128 else np.load(folder / TEXT_OFFSETS)
+
+    def __len__(self) -> int:
+        return len(self._column) if self._column is not None else len(self._offsets) - 1
+
+    def get(self, row: int) -> str:
+        if self._column is not None:
+            return self._column[row].as_py()
+        lo, hi = int(self._offsets[row]), int(self._offsets[row + 1])
+        return os.pread(self._fd, hi - lo, lo).decode("utf-8") if hi > lo else ""
+
+    def take(self, rows) -> list[str]:
+        if self._column is not None:
+            return self._column.take(pa.array(rows, pa.int64())).to_pylist()
+        return [self.get(int(r)) for r in rows]
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+    @staticmethod
+    def write(folder: Path, column: pa.ChunkedArray) -> None:
+        """The texts file and its offsets (what `Texts(folder=...)` reads)."""
+        data = [t.encode("utf-8") for t in column.to_pylist()]
+        offsets = np.zeros(len(data) + 1, "int64")
+        np.cumsum([len(b) for b in data], out=offsets[1:])
+        (folder / TEXTS).write_bytes(b"".join(data))
+        np.save(folder / TEXT_OFFSETS, offsets)
+
+
+class _Joined:
+    """Base texts, then a delta's."""
+
+    def __init__(self, base, delta) -> None:
+        self._base, self._delta, self._n = base, delta, len(base)
+
+    def __len__(self) -> int:
+        return self._n + len(self._delta)
+
+    def get(self, row: int) -> str:
+        return self._base.get(row) if row < self._n else self._delta.get(row - self._n)
+
+    def take(self, rows) -> list[str]:
+        return [self.get(int(r)) for r in rows]
+
+
+TEXTS, TEXT_OFFSETS = "texts.bin", "text_offsets.npy"
+
+
 @dataclass
 class Delta:
     """What a version changed since its base snapshot (kgflow.retrieval.kb_snapshot): rows after the base's
@@ -143,6 +205,7 @@ class Delta:
     tables: dict[str, pa.Table]  # chunks, entities, related (appended rows); keys (overrides)
     arrays: dict[str, np.ndarray]
     dead: dict[str, np.ndarray]  # bool per base row: chunks, entities, related
+    texts: Texts | None = None  # the appended chunks' texts (None: the chunks table's text column)
 
 
 class _Rows(Mapping):
@@ -164,6 +227,10 @@ class _Rows(Mapping):
         return len(self._row_of)
 
 
+def _without_text(table: pa.Table) -> pa.Table:
+    return table.drop_columns(["text"]) if "text" in table.schema.names else table
+
+
 def _live_rows(ids: list[str], live: np.ndarray | None) -> dict[str, int]:
     if live is None:
         return {c: i for i, c in enumerate(ids)}
@@ -175,11 +242,20 @@ class GraphView:
     are in row order and include the rows a delta retired, which `live_chunks` marks (None: all live). Every
     lookup by id, mask and walk sees live rows only."""
 
-    def __init__(self, tables: dict[str, pa.Table], arrays: dict[str, np.ndarray], delta: Delta | None = None) -> None:
+    def __init__(self, tables: dict[str, pa.Table], arrays: dict[str, np.ndarray], delta: Delta | None = None,
+                 texts: Texts | None = None) -> None:
+        """`texts`: the base rows' texts when the chunks table holds none (a published snapshot's file)."""
         self.base_rows = {name: tables[name].num_rows for name in ("chunks", "entities", "related")}
+        base_texts = texts if texts is not None else Texts(tables["chunks"].column("text"))
+        tables = {**tables, "chunks": _without_text(tables["chunks"])}
+        self._texts = base_texts
         if delta is not None:
+            d_chunks = delta.tables["chunks"]
+            d_texts = delta.texts if delta.texts is not None else Texts(d_chunks.column("text"))
+            self._texts = _Joined(base_texts, d_texts)
             tables = {**tables, **{name: pa.concat_tables([tables[name], delta.tables[name]])
-                                   for name in ("chunks", "entities", "related")}}
+                                   for name in ("entities", "related")},
+                      "chunks": pa.concat_tables([tables["chunks"], _without_text(d_chunks)])}
         self.tables, self.arrays, self.delta = tables, arrays, delta
         self._parts = [arrays] if delta is None else [arrays, delta.arrays]
         self.live_chunks = self._live("chunks")
@@ -190,7 +266,7 @@ class GraphView:
         self._chunk_row = _live_rows(self.chunk_ids, self.live_chunks)
         self._entity_row = _live_rows(self.entity_ids, self.live_entities)
         ch, rel = tables["chunks"], tables["related"]
-        self._text, self._doc, self._title = ch.column("text"), ch.column("doc_id"), ch.column("title")
+        self._doc, self._title = ch.column("doc_id"), ch.column("title")
         self._uri, self._acl, self._ord = ch.column("uri"), ch.column("acl"), ch.column("ord").to_numpy()
         self._name = tables["entities"].column("name")
         self._r_src, self._r_dst = rel.column("src").to_numpy(), rel.column("dst").to_numpy()
@@ -267,7 +343,7 @@ class GraphView:
         return ch.column("section")[self._chunk_row[chunk_id]].as_py() or "" if "section" in ch.schema.names else ""
 
     def _chunk_at(self, i: int) -> ChunkInfo:
-        return ChunkInfo(self.chunk_ids[i], self._text[i].as_py(), self._doc[i].as_py(), self._title[i].as_py(),
+        return ChunkInfo(self.chunk_ids[i], self._texts.get(i), self._doc[i].as_py(), self._title[i].as_py(),
                          self._uri[i].as_py(), tuple(self._acl[i].as_py() or ()), int(self._ord[i]))
 
     def _slices(self, ptr_name: str, val_name: str, rows: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -412,18 +488,18 @@ class GraphView:
 
     def texts(self) -> list[str]:
         """Every chunk row's text, in row order."""
-        return self._text.to_pylist()
+        return self._texts.take(range(len(self._texts)))
 
     def findable_texts(self, rows: np.ndarray | None = None) -> list[str]:
         """What each chunk is found by (title and section path before its text), in row order (or `rows`')."""
         from kgflow.chunking.chunker import findable_text
 
         ch = self.tables["chunks"]
-        if rows is not None:
-            ch = ch.take(pa.array(rows, pa.int64()))
+        rows = np.arange(ch.num_rows) if rows is None else np.asarray(rows, "int64")
+        ch = ch.take(pa.array(rows, pa.int64()))
         sections = ch.column("section").to_pylist() if "section" in ch.schema.names else [""] * ch.num_rows
         return [findable_text(t or "", s or "", x) for t, s, x in zip(ch.column("title").to_pylist(), sections,
-                                                                       ch.column("text").to_pylist(), strict=True)]
+                                                                       self._texts.take(rows), strict=True)]
 
     def acls(self) -> list[tuple[str, ...]]:
         """Every chunk row's ACL in row order (for per-department masks, computed once per version)."""

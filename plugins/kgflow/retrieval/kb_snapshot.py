@@ -5,6 +5,7 @@ GraphStore SNAPSHOT queries), so gateway workers never read the graph store and 
 from the same files as the embedded default:
 
     kb/base/chunks.arrow, entities.arrow, keys.arrow, related.arrow   Arrow IPC (uncompressed: mappable)
+    kb/base/texts.bin, text_offsets.npy                               chunk texts, read with pread
     kb/base/<array>.npy                                               CSR mentions and adjacency
     kb/base/bm25/                                                     lexical postings (kgflow.retrieval.lexical)
     kb/base/walk_*.npy, walk.json                                     the PPR walk's adjacency (kgflow.retrieval.ppr)
@@ -46,6 +47,7 @@ from kgflow.retrieval.graph_view import (
     TABLES,
     Delta,
     GraphView,
+    Texts,
     alias_keys,
     build_columns,
     chunk_table,
@@ -61,7 +63,7 @@ log = logging.getLogger("kgflow.retrieval")
 
 KB = "kb"
 MANIFEST = "manifest.json"
-FORMAT = 2  # base + delta; a kb/ of another format is rewritten whole
+FORMAT = 3  # base + delta, texts apart; a kb/ of another format is rewritten whole
 DEAD = ("chunks", "entities", "related")
 
 
@@ -112,6 +114,8 @@ def write_snapshot(store, version_dir: Path, settings: Settings, parent: Path | 
 
 def _write_tables(folder: Path, tables: dict[str, pa.Table], arrays: dict[str, np.ndarray]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    Texts.write(folder, tables["chunks"].column("text"))  # read with pread, not mapped (graph_view.Texts)
+    tables = {**tables, "chunks": tables["chunks"].drop_columns(["text"])}
     for name, table in tables.items():
         with pa.OSFile(str(folder / f"{name}.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
             w.write_table(table)
@@ -199,8 +203,9 @@ def _write_delta(store, parent_kb: Path, out: Path, changed: set[str], max_delta
     _write_tables(folder, tables, arrays)
     for name, mask in (("chunks", dead_c), ("entities", dead_e), ("related", dead_r)):
         np.save(folder / f"dead_{name}.npy", mask)
-    view = GraphView(*_read_part(out / "base"), Delta(tables, arrays, {"chunks": dead_c, "entities": dead_e,
-                                                                       "related": dead_r}))
+    b_tables, b_arrays, b_texts = _read_part(out / "base")
+    view = GraphView(b_tables, b_arrays, Delta(tables, arrays, {"chunks": dead_c, "entities": dead_e,
+                                                                "related": dead_r}), b_texts)
     Segment.build(view.findable_texts(np.arange(nb["chunks"], n_c)), nb["chunks"]).save(folder / "bm25")
     save_retired(folder / "bm25", retired_terms(view.findable_texts(np.flatnonzero(dead_c))))
     return {"written": "delta", "counts": {"chunks": len(view.chunk_rows), "entities": len(view.entity_rows)},
@@ -237,18 +242,19 @@ def _array(path: Path) -> np.ndarray:
         return np.load(path)
 
 
-def _read_part(folder: Path, names: dict = TABLES) -> tuple[dict[str, pa.Table], dict[str, np.ndarray]]:
-    tables = {name: pa.ipc.open_file(pa.memory_map(str(folder / f"{name}.arrow"), "r")).read_all() for name in names}
-    return tables, {name: _array(folder / f"{name}.npy") for name in ARRAYS}
+def _read_part(folder: Path) -> tuple[dict[str, pa.Table], dict[str, np.ndarray], Texts]:
+    tables = {name: pa.ipc.open_file(pa.memory_map(str(folder / f"{name}.arrow"), "r")).read_all() for name in TABLES}
+    return tables, {name: _array(folder / f"{name}.npy") for name in ARRAYS}, Texts(folder=folder)
 
 
 def _open_view(kb: Path) -> GraphView:
-    tables, arrays = _read_part(kb / "base")
+    tables, arrays, texts = _read_part(kb / "base")
     delta = None
     if (kb / "delta").is_dir():
-        d_tables, d_arrays = _read_part(kb / "delta")
-        delta = Delta(d_tables, d_arrays, {name: _array(kb / "delta" / f"dead_{name}.npy") for name in DEAD})
-    return GraphView(tables, arrays, delta)
+        d_tables, d_arrays, d_texts = _read_part(kb / "delta")
+        delta = Delta(d_tables, d_arrays, {name: _array(kb / "delta" / f"dead_{name}.npy") for name in DEAD},
+                      d_texts)
+    return GraphView(tables, arrays, delta, texts)
 
 
 def open_snapshot(version_dir: Path) -> GraphView:
