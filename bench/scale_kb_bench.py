@@ -249,14 +249,17 @@ def _worker(questions: list[str], threads: int, go: Path | None, switch: bool, v
                 lat[mode].append(ms)
                 found[mode][q] = [c.chunk.id for c in r.chunks]
                 failures += not r.chunks
+    wall = {}
     for mode in MODES:
         parts = [questions[i::threads] for i in range(threads)]
         pool = [threading.Thread(target=ask, args=(mode, p)) for p in parts]
+        t0 = time.perf_counter()
         for th in pool:
             th.start()
         for th in pool:
             th.join()
-    out |= {"lat": lat, "found": found, "after": _rss(), "empty": failures}
+        wall[mode] = time.perf_counter() - t0
+    out |= {"lat": lat, "found": found, "wall": wall, "after": _rss(), "empty": failures}
     if switch:  # the next version was published meanwhile: how long a worker takes to follow it
         print(json.dumps({"switch_ready": True}), flush=True)
         sys.stdin.readline()
@@ -398,11 +401,12 @@ def _report(results: list[dict]) -> str:
         for mode in MODES:
             solo = r["solo"]["lat"][mode]
             both = [x for w in r["pair"] for x in w["lat"][mode]]
+            qps = len(both) / max(w["wall"][mode] for w in r["pair"])  # the two workers ran side by side
             rows.append([f"{r['chunks']:,}", r["index"], mode, pct(solo, 50), pct(solo, 99), pct(both, 50),
-                         pct(both, 99)])
+                         pct(both, 99), qps])
     out.append(table("retrieval per strategy (ms, question embedding included)",
-                     ["chunks", "index", "strategy", "p50 one at a time", "p99", "p50 8 at once / 2 workers", "p99"],
-                     rows))
+                     ["chunks", "index", "strategy", "p50 one at a time", "p99", "p50 8 at once / 2 workers", "p99",
+                      "questions/s (8 at once)"], rows))
     out.append("checks: " + "; ".join(
         f"{r['chunks']:,}: {sum(w['empty'] for w in [r['solo'], *r['pair']])} failed or empty, "
         f"{r['differ']} of {r['answered']} concurrent answers differ from the one-at-a-time answer" for r in results))
