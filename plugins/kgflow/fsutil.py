@@ -40,3 +40,14 @@ def make_private(home: Path) -> None:
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o700)
+
+
+def load_mapped(path: Path):
+    """A .npy file mapped read-only (workers share its pages), or read when it is empty (which cannot be
+    mapped)."""
+    import numpy as np
+
+    try:
+        return np.load(path, mmap_mode="r")
+    except ValueError:
+        return np.load(path)

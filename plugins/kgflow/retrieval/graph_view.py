@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from kgflow.fsutil import load_mapped
 from kgflow.nlp.normalize import canonical_key
 from kgflow.sources.policy import ALL, may_read
 
@@ -146,8 +147,7 @@ class Texts:
         self._column, self._fd, self._offsets = column, None, None
         if folder is not None:
             self._fd = os.open(folder / TEXTS, os.O_RDONLY)
-            self._offsets = np.load(folder / TEXT_OFFSETS, mmap_mode="r") if (folder / TEXT_OFFSETS).stat().st_size \
-                > 128 else np.load(folder / TEXT_OFFSETS)
+            self._offsets = load_mapped(folder / TEXT_OFFSETS)
 
     def __len__(self) -> int:
         return len(self._column) if self._column is not None else len(self._offsets) - 1

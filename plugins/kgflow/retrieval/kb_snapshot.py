@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kgflow.config import Settings
-from kgflow.fsutil import atomic_write_text
+from kgflow.fsutil import atomic_write_text, load_mapped
 from kgflow.retrieval.graph_view import (
     ARRAYS,
     KEY_SCHEMA,
@@ -235,16 +235,9 @@ def _key_overrides(prev: GraphView, dead_e: np.ndarray, new_entities: list, e_ro
     return pa.Table.from_pydict({"key": [k for k, _ in rows], "entity": [e for _, e in rows]}, schema=KEY_SCHEMA)
 
 
-def _array(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r")
-    except ValueError:  # an empty array cannot be mapped
-        return np.load(path)
-
-
 def _read_part(folder: Path) -> tuple[dict[str, pa.Table], dict[str, np.ndarray], Texts]:
     tables = {name: pa.ipc.open_file(pa.memory_map(str(folder / f"{name}.arrow"), "r")).read_all() for name in TABLES}
-    return tables, {name: _array(folder / f"{name}.npy") for name in ARRAYS}, Texts(folder=folder)
+    return tables, {name: load_mapped(folder / f"{name}.npy") for name in ARRAYS}, Texts(folder=folder)
 
 
 def _open_view(kb: Path) -> GraphView:
@@ -252,7 +245,7 @@ def _open_view(kb: Path) -> GraphView:
     delta = None
     if (kb / "delta").is_dir():
         d_tables, d_arrays, d_texts = _read_part(kb / "delta")
-        delta = Delta(d_tables, d_arrays, {name: _array(kb / "delta" / f"dead_{name}.npy") for name in DEAD},
+        delta = Delta(d_tables, d_arrays, {name: load_mapped(kb / "delta" / f"dead_{name}.npy") for name in DEAD},
                       d_texts)
     return GraphView(tables, arrays, delta, texts)
 

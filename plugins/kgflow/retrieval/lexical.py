@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from kgflow.fsutil import load_mapped
 from kgflow.nlp.terms import terms
 
 K1, B = 1.5, 0.75  # bm25s's defaults
@@ -74,7 +75,7 @@ class Segment:
         """Postings are read with pread per question term, not mapped: mapped, the kernel's fault-around kept
         ~250 MB of them in each worker's RSS at 1M chunks."""
         vocab = pa.ipc.open_file(pa.memory_map(str(folder / "vocab.arrow"), "r")).read_all().column("term")
-        arrays = {name: _mapped(folder / f"{name}.npy") for name in ("ptr", "length")}
+        arrays = {name: load_mapped(folder / f"{name}.npy") for name in ("ptr", "length")}
         return cls(vocab.to_pylist(), rows=_Npy(folder / "rows.npy"), tf=_Npy(folder / "tf.npy"), **arrays,
                    first_row=int((folder / "first_row").read_text()))
 
@@ -105,13 +106,6 @@ class _Npy:
 
     def __del__(self) -> None:
         os.close(self._fd)
-
-
-def _mapped(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r")
-    except ValueError:  # an empty array cannot be mapped
-        return np.load(path)
 
 
 def retired_terms(texts: list[str]) -> dict[str, int]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from kgflow.fsutil import load_mapped
 from kgflow.retrieval.base import Query, Ranking, Retriever
 from kgflow.retrieval.types import Fact, Snapshot
 
@@ -76,7 +77,7 @@ def _load_walk(folder: Path, weights: tuple[float, float, float]) -> sparse.csr_
     try:
         if tuple(json.loads((folder / "walk.json").read_text())["weights"]) != weights:
             return None
-        data, indices, indptr = (np.load(folder / f"{n}.npy", mmap_mode="r") for n in WALK_FILES)
+        data, indices, indptr = (load_mapped(folder / f"{n}.npy") for n in WALK_FILES)
     except (OSError, ValueError):
         return None
     n = len(indptr) - 1
