@@ -84,7 +84,7 @@ class EmbeddedGraphStore(GraphStore):
         new_chunks: set[str] = set()
         for kind, frame in batch.in_write_order():
             if kind in NODE_LABELS:
-                new = self._missing_nodes(kind, frame).drop_duplicates("id")
+                new = self.missing(kind, frame).drop_duplicates("id")
                 if kind == "Chunk":
                     new_chunks = set(new["id"])
             else:
@@ -94,14 +94,6 @@ class EmbeddedGraphStore(GraphStore):
                 self._copy(kind, new)
             written[kind] = len(new)
         return written
-
-    def _missing_nodes(self, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
-        """Rows whose node is not in the graph: by batches of keys for a few rows, by reading every key once
-        for many (each batch scans the table)."""
-        if len(frame) <= 4 * self.batch_size:
-            return self.missing(kind, frame)
-        existing = {r["k"] for r in self.run(f"MATCH (n:{kind}) RETURN n.id AS k")}
-        return frame[~frame["id"].isin(existing)]
 
     def _copy(self, table: str, frame: pd.DataFrame) -> None:
         df = frame.reset_index(drop=True)  # noqa: F841 - COPY reads the DataFrame by this variable name
