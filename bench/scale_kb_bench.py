@@ -220,6 +220,7 @@ def _worker(questions: list[str], threads: int, go: Path | None, switch: bool, v
     for mode in MODES:
         engine.retriever(mode).prepare(snap)
     out = {"load_s": time.perf_counter() - t, "base": base, "loaded": _rss(), "version": snap.version}
+    del snap  # a gateway worker holds no version of its own beside the engine's: the switch must free it
     t = time.perf_counter()
     for mode in MODES:  # a worker's first question per strategy loads what it lazily needs (spaCy's parser)
         engine.retrieve("What is the first question?", mode=mode, top_k=8)

@@ -53,6 +53,20 @@ def without_overlap(chunk: ChunkInfo, g: GraphView, chosen: set[str]) -> ChunkIn
     return chunk
 
 
+def _return_freed_memory() -> None:
+    """Give the C allocator's freed pages back to the system (glibc keeps them in its arenas, one per thread
+    that allocated: a worker's RSS kept the old version's tables after a switch)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        try:
+            ctypes.CDLL(name).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc: nothing to trim
+            pass
+
+
 class RetrievalEngine:
     def __init__(self, settings: Settings, embedder=None, version: str | None = None,
                  graph_path: Path | None = None) -> None:
@@ -108,6 +122,7 @@ class RetrievalEngine:
                     self._snap = self._load(version)
                     if switching:  # the old version's tables sit in reference cycles (its row caches): free
                         gc.collect()  # them now, not at some later collection (1M chunks: ~700 MB of a worker)
+                        _return_freed_memory()
         return self._snap
 
     def _load(self, version: str) -> Snapshot:
