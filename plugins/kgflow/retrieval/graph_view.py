@@ -435,18 +435,6 @@ class GraphView:
                 return frozenset(self.entity_ids[e] for e in a["m_entity"][mentions].tolist())
         return frozenset()
 
-    def mention_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """(entity row, chunk row) of every live mention, over every part."""
-        ents, chunks = [], []
-        for a in self._parts:
-            e, c = np.asarray(a["m_entity"], "int64"), np.asarray(a["m_chunk"], "int64")
-            if self.live_chunks is not None:
-                keep = self.live_chunks[c]
-                e, c = e[keep], c[keep]
-            ents.append(e)
-            chunks.append(c)
-        return np.concatenate(ents), np.concatenate(chunks)
-
     def previous(self, chunk_id: str) -> ChunkInfo | None:
         """The chunk before this one in its document, if any (chunks are stored in reading order)."""
         row = self._chunk_row.get(chunk_id)

@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kgflow.chunking.chunker import findable_text
 from kgflow.config import Settings
 from kgflow.fsutil import atomic_write_text, load_mapped
 from kgflow.retrieval.graph_view import (
@@ -98,9 +99,6 @@ def write_snapshot(store, version_dir: Path, settings: Settings, parent: Path | 
     info = None
     if parent is not None and changed_docs is not None and is_complete(parent):
         info = _write_delta(store, snapshot_dir(parent), tmp, set(changed_docs), settings.rebuild_tombstone_ratio)
-        if info is None:
-            shutil.rmtree(tmp / "base", ignore_errors=True)
-            shutil.rmtree(tmp / "delta", ignore_errors=True)
     if info is None:
         info = {"written": "whole", "counts": _write_base(store, tmp / "base", settings)}
     info = {"format": FORMAT, **info, "seconds": round(time.perf_counter() - start, 3)}
@@ -203,12 +201,13 @@ def _write_delta(store, parent_kb: Path, out: Path, changed: set[str], max_delta
     _write_tables(folder, tables, arrays)
     for name, mask in (("chunks", dead_c), ("entities", dead_e), ("related", dead_r)):
         np.save(folder / f"dead_{name}.npy", mask)
-    b_tables, b_arrays, b_texts = _read_part(out / "base")
-    view = GraphView(b_tables, b_arrays, Delta(tables, arrays, {"chunks": dead_c, "entities": dead_e,
-                                                                "related": dead_r}), b_texts)
-    Segment.build(view.findable_texts(np.arange(nb["chunks"], n_c)), nb["chunks"]).save(folder / "bm25")
-    save_retired(folder / "bm25", retired_terms(view.findable_texts(np.flatnonzero(dead_c))))
-    return {"written": "delta", "counts": {"chunks": len(view.chunk_rows), "entities": len(view.entity_rows)},
+    # the parent's view numbers base rows as the new one does: the retired rows' texts come from it
+    Segment.build([findable_text(c.title or "", c.section or "", c.text) for c in chunks],
+                  nb["chunks"]).save(folder / "bm25")
+    save_retired(folder / "bm25", retired_terms(prev.findable_texts(np.flatnonzero(dead_c))))
+    live = {"chunks": nb["chunks"] - int(dead_c.sum()) + len(chunks),
+            "entities": nb["entities"] - int(dead_e.sum()) + len(new_entities)}
+    return {"written": "delta", "counts": live,
             "delta": {"documents": len(docs), "chunks": len(chunks), "entities": len(new_entities),
                       "related": len(edges), "mentions": len(m), "retired_chunks": int(dead_c.sum()),
                       "retired_entities": int(dead_e.sum()), "retired_related": int(dead_r.sum())}}

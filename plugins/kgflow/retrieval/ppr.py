@@ -42,12 +42,9 @@ def _csr(a: np.ndarray, b: np.ndarray, w: np.ndarray, n: int) -> sparse.csr_matr
     return m
 
 
-def _next_pairs(docs: np.ndarray, live: np.ndarray | None) -> np.ndarray:
-    """Rows i (relative) whose next row is the same document's next chunk (both live)."""
-    same = docs[1:] == docs[:-1] if len(docs) > 1 else np.zeros(0, bool)
-    if live is not None and len(same):
-        same &= live[1:] & live[:-1]
-    return np.flatnonzero(same)
+def _next_pairs(docs: np.ndarray) -> np.ndarray:
+    """Rows i (relative) whose next row is the same document's next chunk."""
+    return np.flatnonzero(docs[1:] == docs[:-1]) if len(docs) > 1 else np.zeros(0, "int64")
 
 
 def base_adjacency(g, weights: tuple[float, float, float]) -> sparse.csr_matrix:
@@ -60,7 +57,7 @@ def base_adjacency(g, weights: tuple[float, float, float]) -> sparse.csr_matrix:
     rel = g.tables["related"].slice(0, nb["related"])
     src, dst = rel.column("src").to_numpy().astype("int64"), rel.column("dst").to_numpy().astype("int64")
     rw = relation_w * np.minimum(1.0, rel.column("weight").to_numpy().astype("float64"))
-    nxt = _next_pairs(g.doc_codes()[:n_c], None) + n_e
+    nxt = _next_pairs(g.doc_codes()[:n_c]) + n_e
     return _csr(np.concatenate([m_e, src, nxt]), np.concatenate([m_c, dst, nxt + 1]),
                 np.concatenate([np.full(len(m_e), mention_w), rw, np.full(len(nxt), next_w)]), n_e + n_c)
 
@@ -152,8 +149,8 @@ def walk_graph(snap: Snapshot, mention_w: float, relation_w: float, next_w: floa
         rw = relation_w * np.minimum(1.0, rel.column("weight").to_numpy().astype("float64"))
         new = np.arange(nb["related"], rel.num_rows)
         retired = np.flatnonzero(np.asarray(g.delta.dead["related"]))
-        nxt = chunk_node[nb_c + _next_pairs(g.doc_codes()[nb_c:], None)]
-        nxt_to = chunk_node[nb_c + _next_pairs(g.doc_codes()[nb_c:], None) + 1]
+        pairs = nb_c + _next_pairs(g.doc_codes()[nb_c:])
+        nxt, nxt_to = chunk_node[pairs], chunk_node[pairs + 1]
         parts.append(_csr(np.concatenate([m_e, src[new], src[retired], nxt]),
                           np.concatenate([m_c, dst[new], dst[retired], nxt_to]),
                           np.concatenate([np.full(len(m_e), mention_w), rw[new], -rw[retired],
